@@ -1,0 +1,46 @@
+# The few commands people use: run, test, lint, bench.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# The test suite runs against the real services on 127.0.0.1.
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/lms
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint format bench services clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: the product on the embedded default (SQLite + filesystem broker), web on :8000 and a worker
+run: install
+	./scripts/run.sh
+
+services:
+	./scripts/services.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## test: ruff, then the whole suite on PostgreSQL and Redis (started or installed if needed)
+test: install services lint
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## bench: import throughput and peak memory at 100k and 1M rows on PostgreSQL
+bench: install services
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

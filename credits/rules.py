@@ -1,0 +1,141 @@
+"""Credit rules (SPEC §4 credit_type/credits): pure functions over plain values, no database."""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from lms_import.importer.findings import (
+    E_CREDIT_ON_INCOMPLETE,
+    E_CREDIT_TYPE_MISSING,
+    E_CREDIT_TYPE_NOT_OFFERED,
+    E_CREDIT_TYPE_UNKNOWN,
+    E_CREDITS_INCREMENT,
+    E_CREDITS_INVALID,
+    E_CREDITS_MISSING,
+    E_CREDITS_NOT_VARIABLE,
+    E_CREDITS_OVER_MAX,
+    Finding,
+    show,
+)
+
+MAX_CREDITS = Decimal("9999.99")
+CENT = Decimal("0.01")
+
+ON_INCOMPLETE = (
+    "This row has {what} but complete is 0. Do not put credit on a record that is not complete: the imported "
+    "credit would stay even if the learner later claims a different amount. Remove the credit, or set complete=1 "
+    "with a date_completed."
+)
+INVALID = "credits must be a number from 0 to 9999.99 with at most two decimals (for example 1.25); got {value}."
+TYPE_MISSING = "credits is set but credit_type is empty. Add the credit type's machine name (for example {example})."
+CREDITS_MISSING = "credit_type {value} is set but credits is empty. Add the number of credits earned."
+UNKNOWN = "{value} is not a credit type of this site. Use one of: {known}."
+NOT_OFFERED = (
+    "The course does not offer {value}. It offers: {offered}. Use one of those or add the credit to the course."
+)
+OVER_MAX = "{value} credits is more than the course's maximum of {max} for {type}. Use at most {max}."
+INCREMENT = "{value} is not a multiple of {increment}, the increment of {type} in this course. Round it to a multiple."
+NOT_VARIABLE = (
+    "{type} in this course is not variable: learners earn exactly {max}, not {value}. Use {max}, or make the "
+    "credit variable in the course."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A credit type a course offers (courses.CourseCredit as plain values)."""
+
+    credit_type_id: int
+    machine_name: str
+    max_credits: Decimal
+    variable: bool
+    increment: Decimal
+
+
+def credits_parse(value: str) -> Decimal | None:
+    """A decimal(6,2) ≥ 0, or None when the text is not one."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0 or number > MAX_CREDITS or number != number.quantize(CENT):
+        return None
+    return number
+
+
+def credit_check(
+    *,
+    line: int,
+    credit_type: str,
+    credits: str,
+    complete: bool,
+    site_types: dict[str, int],
+    offers: dict[str, Offer] | None,
+) -> tuple[Decimal | None, list[Finding]]:
+    """Check one row's credit against the site's types and the course's offers (None for a shell: anything goes).
+
+    Returns the parsed credits and the findings.
+    """
+    if not credit_type and not credits:
+        return None, []
+    if not complete:
+        what = "credits" if credits else "a credit_type"
+        column, value = ("credits", credits) if credits else ("credit_type", credit_type)
+        return None, [Finding(E_CREDIT_ON_INCOMPLETE, ON_INCOMPLETE.format(what=what), line, column, value)]
+
+    findings = []
+    number = None
+    if credits:
+        number = credits_parse(credits)
+        if number is None:
+            findings.append(Finding(E_CREDITS_INVALID, INVALID.format(value=show(credits)), line, "credits", credits))
+    if not credit_type:
+        example = next(iter(sorted(offers or site_types)), "ama_pra_1")
+        findings.append(
+            Finding(E_CREDIT_TYPE_MISSING, TYPE_MISSING.format(example=example), line, "credit_type", credit_type)
+        )
+        return number, findings
+    if not credits:
+        findings.append(
+            Finding(E_CREDITS_MISSING, CREDITS_MISSING.format(value=show(credit_type)), line, "credits", credits)
+        )
+    if credit_type not in site_types:
+        known = ", ".join(sorted(site_types)) or "(none defined)"
+        findings.append(
+            Finding(
+                E_CREDIT_TYPE_UNKNOWN,
+                UNKNOWN.format(value=show(credit_type), known=known),
+                line,
+                "credit_type",
+                credit_type,
+            )
+        )
+        return number, findings
+    if offers is None or number is None:
+        return number, findings  # a shell takes any site credit type and any decimal(6,2)
+    offer = offers.get(credit_type)
+    if offer is None:
+        offered = ", ".join(sorted(offers)) or "no credit"
+        findings.append(
+            Finding(
+                E_CREDIT_TYPE_NOT_OFFERED,
+                NOT_OFFERED.format(value=show(credit_type), offered=offered),
+                line,
+                "credit_type",
+                credit_type,
+            )
+        )
+        return number, findings
+    findings.extend(offer_check(line=line, credits=number, raw=credits, offer=offer))
+    return number, findings
+
+
+def offer_check(*, line: int, credits: Decimal, raw: str, offer: Offer) -> list[Finding]:
+    """Credits against a course's offer: at most the max, a multiple of the increment, below max only if variable."""
+    names = {"value": raw, "max": offer.max_credits, "type": offer.machine_name, "increment": offer.increment}
+    if credits > offer.max_credits:
+        return [Finding(E_CREDITS_OVER_MAX, OVER_MAX.format(**names), line, "credits", raw)]
+    if credits < offer.max_credits and not offer.variable:
+        return [Finding(E_CREDITS_NOT_VARIABLE, NOT_VARIABLE.format(**names), line, "credits", raw)]
+    if offer.increment and credits % offer.increment != 0 and credits != offer.max_credits:
+        return [Finding(E_CREDITS_INCREMENT, INCREMENT.format(**names), line, "credits", raw)]
+    return []

@@ -1,0 +1,19 @@
+"""The LMS completion engine, as pure rules (SPEC §2).
+
+An enrollment in a course (kind ``course``) with no required course object is complete the
+moment it exists and receives the course's maximum credit of every credit type it offers,
+whatever credit was asked for. Shells are records only: the engine never touches them. The
+importer uses these rules to predict what will happen (W_AUTO_COMPLETE) and to apply it in bulk;
+``enrollments.services`` applies them to single enrollments.
+"""
+
+from decimal import Decimal
+
+
+def completes_on_enrollment(*, kind: str, has_required_object: bool) -> bool:
+    return kind == "course" and not has_required_object
+
+
+def engine_awards(offers: dict[int, Decimal]) -> dict[int, Decimal]:
+    """Credit type id -> credits the engine gives a new enrollment: the maximum of every offered type."""
+    return dict(offers)

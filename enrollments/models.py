@@ -1,0 +1,99 @@
+from django.conf import settings
+from django.db import models
+
+from lms_import.records import Source, TimestampedRecord
+
+
+class LearnerProfile(models.Model):
+    """What the LMS knows of a learner beyond auth.User; PARS data is text so leading zeros survive."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learner_profile")
+    external_user_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    dob_month = models.CharField("date of birth month", max_length=2, blank=True)
+    dob_day = models.CharField("date of birth day", max_length=2, blank=True)
+    licensing_state = models.CharField(max_length=64, blank=True)
+    license_id = models.CharField("license ID or NPI", max_length=64, blank=True)
+    certifying_board = models.CharField(max_length=128, blank=True)
+    board_id = models.CharField("certifying board ID", max_length=64, blank=True)
+    created_by_job = models.ForeignKey(
+        "lms_import.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_profiles",
+        help_text="Set when an import created this learner's account.",
+    )
+
+    def __str__(self) -> str:
+        return self.external_user_id or str(self.user)
+
+
+class ParticipantCategory(models.TextChoices):
+    PHYSICIAN = "physician", "Physician"
+    OTHER = "other", "Other learner"
+
+
+class Enrollment(TimestampedRecord):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    course = models.ForeignKey("courses.Course", on_delete=models.PROTECT, related_name="enrollments")
+    enrollment_start = models.DateTimeField(null=True, blank=True)
+    enrollment_end = models.DateTimeField(null=True, blank=True)
+    complete = models.BooleanField(default=False)
+    date_completed = models.DateTimeField(null=True, blank=True)
+    attended = models.BooleanField(null=True, blank=True)
+    participant_category = models.CharField(max_length=10, choices=ParticipantCategory.choices, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.NATIVE)
+    import_job = models.ForeignKey(
+        "lms_import.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course"], name="enrollment_one_per_course")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.course.external_course_id}"
+
+
+class PendingRecord(TimestampedRecord):
+    """One imported CSV row held until its learner has an account (the holding table)."""
+
+    STATUS_PENDING = "pending"
+    STATUS_APPLIED = "applied"
+    STATUS_CHOICES = [(STATUS_PENDING, "Waiting for an account"), (STATUS_APPLIED, "Applied")]
+
+    import_job = models.ForeignKey(
+        "lms_import.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="pending_records"
+    )
+    line = models.PositiveIntegerField(help_text="Line of the imported file.")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=STATUS_PENDING)
+    email = models.CharField(max_length=254, blank=True, db_index=True, help_text="Lowercased.")
+    external_user_id = models.CharField(max_length=255, blank=True, db_index=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="pending_records")
+    enrollment_start = models.DateTimeField(null=True, blank=True)
+    enrollment_end = models.DateTimeField(null=True, blank=True)
+    complete = models.BooleanField(default=False)
+    date_completed = models.DateTimeField(null=True, blank=True)
+    attended = models.BooleanField(null=True, blank=True)
+    participant_category = models.CharField(max_length=10, choices=ParticipantCategory.choices, blank=True)
+    credit_type = models.ForeignKey("credits.CreditType", null=True, blank=True, on_delete=models.PROTECT)
+    credits = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    credit_expiration = models.DateField(null=True, blank=True)
+    dob_month = models.CharField(max_length=2, blank=True)
+    dob_day = models.CharField(max_length=2, blank=True)
+    licensing_state = models.CharField(max_length=64, blank=True)
+    license_id = models.CharField(max_length=64, blank=True)
+    certifying_board = models.CharField(max_length=128, blank=True)
+    board_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.COURSE_IMPORT)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    enrollment = models.ForeignKey(
+        Enrollment, null=True, blank=True, on_delete=models.SET_NULL, related_name="from_pending_records"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "course"], name="pending_status_course")]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.external_user_id} → {self.course.external_course_id} (line {self.line})"

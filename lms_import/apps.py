@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LmsImportConfig(AppConfig):
+    name = "lms_import"
+    verbose_name = "Course record import"

@@ -1,0 +1,262 @@
+"""Stage 4, apply: write planned records, set-based.
+
+On PostgreSQL each batch goes to each table with one COPY, ids for the records later rows refer
+to (accounts, shells, enrollments) reserved from the tables' sequences in bulk; foreign keys and
+unique constraints stay on. Elsewhere (the SQLite of the zero-setup run) the same rows go in
+with executemany. The counting writer of a dry run writes nothing.
+"""
+
+import io
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from courses.models import Course
+from credits.models import CreditAward
+from enrollments.models import Enrollment, LearnerProfile, PendingRecord
+
+from .lookups import PROFILE_FIELDS
+
+
+def _tables() -> dict[str, tuple[str, tuple[str, ...]]]:
+    user = get_user_model()._meta.db_table
+    return {
+        "user": (
+            user,
+            (
+                "id",
+                "password",
+                "last_login",
+                "is_superuser",
+                "username",
+                "first_name",
+                "last_name",
+                "email",
+                "is_staff",
+                "is_active",
+                "date_joined",
+            ),
+        ),
+        "profile": (
+            LearnerProfile._meta.db_table,
+            ("user_id", "external_user_id", *PROFILE_FIELDS, "created_by_job_id"),
+        ),
+        "course": (
+            Course._meta.db_table,
+            (
+                "id",
+                "external_course_id",
+                "title",
+                "kind",
+                "pars_activity_id",
+                "certificate_enabled",
+                "created_at",
+                "created_by_job_id",
+            ),
+        ),
+        "enrollment": (
+            Enrollment._meta.db_table,
+            (
+                "id",
+                "user_id",
+                "course_id",
+                "enrollment_start",
+                "enrollment_end",
+                "complete",
+                "date_completed",
+                "attended",
+                "participant_category",
+                "source",
+                "import_job_id",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        "award": (
+            CreditAward._meta.db_table,
+            (
+                "enrollment_id",
+                "credit_type_id",
+                "credits",
+                "credit_expiration",
+                "source",
+                "import_job_id",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        "pending": (
+            PendingRecord._meta.db_table,
+            (
+                "import_job_id",
+                "line",
+                "status",
+                "email",
+                "external_user_id",
+                "first_name",
+                "last_name",
+                "course_id",
+                "enrollment_start",
+                "enrollment_end",
+                "complete",
+                "date_completed",
+                "attended",
+                "participant_category",
+                "credit_type_id",
+                "credits",
+                "credit_expiration",
+                *PROFILE_FIELDS,
+                "source",
+                "applied_at",
+                "enrollment_id",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+    }
+
+
+# Parents before children, so that databases without deferred constraints accept the order too.
+ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
+
+
+class Writer:
+    """Collects one batch of rows per table and writes them on flush()."""
+
+    def __init__(self) -> None:
+        self.tables = _tables()
+        self.buffers: dict[str, list[tuple]] = {name: [] for name in ORDER}
+        self.profile_fills: list[tuple] = []
+        self.written: dict[str, int] = dict.fromkeys(ORDER, 0)
+
+    def add(self, table: str, values: tuple) -> None:
+        self.buffers[table].append(values)
+
+    def fill_profile(self, user_id: int, profile: tuple[str, ...]) -> None:
+        self.profile_fills.append((*profile, user_id))
+
+    def reserve(self, table: str, count: int) -> list[int]:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        for name in ORDER:
+            rows = self.buffers[name]
+            if rows:
+                self._write(name, rows)
+                self.written[name] += len(rows)
+                rows.clear()
+        if self.profile_fills:
+            self._fill_profiles(self.profile_fills)
+            self.profile_fills.clear()
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def _fill_profiles(self, rows: list[tuple]) -> None:
+        sets = ", ".join(f"{f} = CASE WHEN {f} = '' THEN %s ELSE {f} END" for f in PROFILE_FIELDS)
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {LearnerProfile._meta.db_table} SET {sets} WHERE user_id = %s", rows)
+
+
+class CountingWriter(Writer):
+    """A dry run's writer: hands out stand-in ids and counts, writes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next = 0
+
+    def reserve(self, table: str, count: int) -> list[int]:
+        first = self._next + 1
+        self._next += count
+        return list(range(first, first + count))
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        pass
+
+    def _fill_profiles(self, rows: list[tuple]) -> None:
+        pass
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if kind is bool:
+        return "t" if value else "f"
+    return str(value)
+
+
+class CopyWriter(Writer):
+    """PostgreSQL: COPY per table per batch; ids reserved from the sequences."""
+
+    def reserve(self, table: str, count: int) -> list[int]:
+        if not count:
+            return []
+        name = self.tables[table][0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [name, count]
+            )
+            return [r[0] for r in cursor.fetchall()]
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        name, columns = self.tables[table]
+        text = "\n".join("\t".join(map(_copy_text, row)) for row in rows)
+        buffer = io.StringIO(text + "\n")
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(f"COPY {name} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+class InsertWriter(Writer):
+    """Any other database: executemany; ids handed out above the current maximum (the import lock serialises us)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next: dict[str, int] = {}
+
+    def reserve(self, table: str, count: int) -> list[int]:
+        if not count:
+            return []
+        if table not in self._next:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.tables[table][0]}")
+                self._next[table] = cursor.fetchone()[0]
+        first = self._next[table] + 1
+        self._next[table] += count
+        return list(range(first, first + count))
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        name, columns = self.tables[table]
+        ops = connection.ops
+        adapted = [tuple(_adapt(ops, v) for v in row) for row in rows]
+        marks = ", ".join(["%s"] * len(columns))
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", adapted)
+
+
+def _adapt(ops, value):
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if isinstance(value, datetime):
+        return ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return ops.adapt_datefield_value(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def writer_for_connection(*, dry_run: bool) -> Writer:
+    if dry_run:
+        return CountingWriter()
+    return CopyWriter() if connection.vendor == "postgresql" else InsertWriter()
+
+
+def rows_count(rows: Iterable) -> int:
+    return sum(1 for _ in rows)

@@ -1,0 +1,528 @@
+"""Stage 2, check: from rows of text to valid rows and findings.
+
+Per batch of rows: parse each row's values (pure rules of the domain apps), find its course and
+its learner with one bulk query each, check what the database already holds (enrollments,
+credits, the holding table), then run the cross-row checks in file order. The cross-row state
+is what must grow with the file: one compact entry per distinct learner without an account and
+per distinct enrollment (see LearnerRegistry and EnrollmentRegistry).
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+from courses.rules import course_ref_check, shell_title_check
+from credits.rules import credit_check
+from enrollments.rules import (
+    attended_parse,
+    category_parse,
+    complete_parse,
+    date_invalid,
+    date_parse,
+    dates_check,
+    dob_check,
+    learner_check,
+    when_parse,
+)
+
+from . import lookups
+from .columns import BY_NAME, Header
+from .findings import (
+    E_ALREADY_ENROLLED,
+    E_ALREADY_PENDING,
+    E_COLUMN_COUNT,
+    E_CONTROL_CHARACTER,
+    E_CREDIT_EXISTS,
+    E_DUPLICATE_CREDIT_TYPE,
+    E_FIELD_TOO_LONG,
+    E_INCONSISTENT_ROWS,
+    E_VALUE_INVALID,
+    Finding,
+    show,
+)
+from .lookups import CourseInfo, Learner
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MASK48 = (1 << 48) - 1
+
+COLUMN_COUNT = (
+    "This row has {got} values but the header has {want} columns. Look for a missing or extra delimiter (a comma "
+    "inside a name needs the value in double quotes)."
+)
+CONTROL = (
+    "{column} contains a special (control) character {value} that cannot be imported; such characters are what "
+    "makes imports hang elsewhere. Delete it, or retype the value."
+)
+TOO_LONG = "{column} is {length} characters long; at most {limit} fit. Shorten it."
+ALREADY_ENROLLED = (
+    "{learner} is already enrolled in {course}. The importer never changes an enrollment that exists: edit it in "
+    "the admin, or revert the import that created it, then import again."
+)
+CREDIT_EXISTS = (
+    "{learner} already has {credit_type} credit in {course}. The importer never changes credit already assigned: "
+    "edit it in the admin, or revert the import that created it."
+)
+ALREADY_PENDING = (
+    "{learner} already has a record for {course} waiting in the holding table (from an earlier import). Remove "
+    "that pending record first, or drop this row."
+)
+DUPLICATE_TYPE = (
+    "{learner} already has a row for {credit_type} in {course} (line {first} is the first row of this "
+    "enrollment). Enter only one row per credit type awarded."
+)
+DUPLICATE_ROW = (
+    "{learner} already has a row without credit in {course} (line {first}). Enter one row per learner and course, "
+    "or one per credit type awarded."
+)
+INCONSISTENT = (
+    "This row disagrees with line {first}, the first row of {learner} in {course}, on the enrollment fields "
+    "(enrollment_start, enrollment_end, complete, date_completed, attended, participant_category). Rows of one "
+    "learner and course must repeat the same values and differ only in credit_type and credits."
+)
+IDENTITY = (
+    "{learner} appears earlier in this file with a different external_user_id or external_email. Give every row of "
+    "one learner the same identifiers."
+)
+EMAIL_SHARED = (
+    "{count} accounts share the e-mail {value}, so the row cannot be matched by e-mail. Add the learner's "
+    "external_user_id."
+)
+ID_CONFLICT = (
+    "external_user_id {value} does not match the account with e-mail {email}, whose external_user_id is {other}. "
+    "Correct the id or the e-mail."
+)
+
+
+@dataclass(slots=True)
+class Row:
+    """The clean values of one row, and what the checker found it refers to."""
+
+    line: int
+    external_user_id: str
+    email: str  # lowercased: e-mails are matched case-insensitively
+    first_name: str
+    last_name: str
+    course_text: str
+    title: str
+    enrollment_start: datetime | None
+    enrollment_end: datetime | None
+    complete: bool
+    date_completed: datetime | None
+    attended: bool | None
+    participant_category: str
+    credit_type: str
+    credits_text: str
+    credit_expiration: date | None
+    profile: tuple[str, ...]
+    credits: Decimal | None = None
+    course: CourseInfo | None = None
+    learner: Learner | None = None  # an existing account
+    new_learner: int = -1  # otherwise: the learner's order among this file's learners without an account
+    first_of_learner: bool = False
+    first_of_shell: bool = False
+    enrollment: int = -1  # the enrollment's order among this file's enrollments
+    first_of_enrollment: bool = False
+
+    @property
+    def who(self) -> str:
+        return self.external_user_id or self.email
+
+    @property
+    def enrollment_fields(self) -> tuple:
+        return (
+            self.enrollment_start,
+            self.enrollment_end,
+            self.complete,
+            self.date_completed,
+            self.attended,
+            self.participant_category,
+        )
+
+
+@dataclass(slots=True)
+class Checked:
+    line: int
+    fields: list[str]
+    row: Row | None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.row is not None and not self.findings
+
+
+def profile_conflicts(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
+    """A value in the file that differs from a value the profile already has (blanks never conflict)."""
+    return any(a and b and a != b for a, b in zip(mine, theirs, strict=True))
+
+
+class LearnerRegistry:
+    """Learners of this file who have no account yet, each with an order number.
+
+    Keyed by 64-bit hashes of 'e:'+email and 'x:'+external id; each entry also carries a second,
+    independent hash of both identifiers, so that a hash collision surfaces as an error on the row
+    (E_INCONSISTENT_ROWS), never as two people merged into one account.
+    """
+
+    def __init__(self) -> None:
+        self._by_key: dict[int, int] = {}
+        self.count = 0
+
+    def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
+        """(order, first row of this learner, identity conflict, profile differs from the first row)."""
+        keys = [hash("x:" + row.external_user_id)] if row.external_user_id else []
+        if row.email:
+            keys.append(hash("e:" + row.email))
+        identity = hash((row.external_user_id, row.email, "identity")) & _MASK48
+        profile = hash(row.profile) & _MASK48
+        for key in keys:
+            packed = self._by_key.get(key)
+            if packed is not None:
+                order = packed & 0xFFFFFFFF
+                if (packed >> 32) & _MASK48 != identity:
+                    return order, False, True, False
+                return order, False, False, (packed >> 80) != profile
+        order = self.count
+        self.count += 1
+        packed = order | identity << 32 | profile << 80
+        for key in keys:
+            self._by_key[key] = packed
+        return order, True, False, False
+
+
+class EnrollmentRegistry:
+    """One entry per learner and course seen in this file: its order, first line, fields and credit types.
+
+    The value is one packed int (order: 32 bits, first line: 32, hash of the enrollment fields: 48,
+    then one bit per credit type) so that a million enrollments stay well under 100 MB.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[int, int] = {}
+        self.count = 0
+
+    def add_row(self, key: int, line: int, fields_hash: int, type_bit: int) -> tuple[int, bool, int, str | None]:
+        """(enrollment order, first row of it, its first line, problem: None, 'inconsistent' or 'duplicate')."""
+        packed = self._groups.get(key)
+        fields_hash &= _MASK48
+        if packed is None:
+            order = self.count
+            self.count += 1
+            self._groups[key] = order | line << 32 | fields_hash << 64 | type_bit << 112
+            return order, True, line, None
+        order, first = packed & 0xFFFFFFFF, (packed >> 32) & 0xFFFFFFFF
+        if (packed >> 64) & _MASK48 != fields_hash:
+            return order, False, first, "inconsistent"
+        if (packed >> 112) & type_bit:
+            return order, False, first, "duplicate"
+        self._groups[key] = packed | type_bit << 112
+        return order, False, first, None
+
+
+@dataclass
+class CheckTotals:
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    profile_conflicts: int = 0
+    auto_completed: int = 0
+    auto_learners: list[str] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_learners: int = 0
+    shells: list[str] = field(default_factory=list)
+
+
+class Checker:
+    """Checks batches of rows in file order; one instance per pass over a file."""
+
+    def __init__(
+        self,
+        *,
+        header: Header,
+        importer_global: bool,
+        course: CourseInfo | None,
+        credit_types: dict[str, int],
+        zone: tzinfo,
+        now: datetime,
+        job_id: int | None,
+        create_accounts: bool,
+    ):
+        self.header = header
+        self.width = len(header.raw)
+        self.pairs = [(name, position) for name, position in header.index.items()]
+        self.limits = {name: BY_NAME[name].max_length for name in header.index}
+        self.names_by_position = {position: name for name, position in header.index.items()}
+        self.importer_global = importer_global
+        self.course = course
+        self.chosen = None if importer_global else course.external_course_id
+        self.credit_types = credit_types
+        self.type_bits = {name: 1 << (i + 1) for i, name in enumerate(sorted(credit_types))}
+        self.zone = zone
+        self.now = now
+        self.job_id = job_id
+        self.create_accounts = create_accounts
+        self.courses: dict[str, CourseInfo] = {course.external_course_id: course} if course else {}
+        self.shells: dict[str, int] = {}
+        self.learners = LearnerRegistry()
+        self.enrollments = EnrollmentRegistry()
+        self.totals = CheckTotals()
+
+    # -- the batch --------------------------------------------------------------------------
+    def check_batch(self, batch: list[tuple[int, list[str]]]) -> list[Checked]:
+        checked = [self._parse(line, fields) for line, fields in batch]
+        self._courses_resolve(checked)
+        self._learners_resolve(checked)
+        self._state_check(checked)
+        for item in checked:
+            if item.valid:
+                self._cross_check(item)
+            self.totals.rows += 1
+            if item.valid:
+                self.totals.valid += 1
+            else:
+                self.totals.invalid += 1
+        return checked
+
+    # -- one row, no database ---------------------------------------------------------------
+    def _parse(self, line: int, fields: list[str]) -> Checked:
+        if len(fields) != self.width:
+            message = COLUMN_COUNT.format(got=len(fields), want=self.width)
+            value = ",".join(fields)[:200]
+            return Checked(line, fields, None, [Finding(E_COLUMN_COUNT, message, line, "", value)])
+        if _CONTROL.search("".join(fields)):
+            return Checked(line, fields, None, self._controls(line, fields))
+
+        findings: list[Finding] = []
+        raw: dict[str, str] = {}
+        for name, position in self.pairs:
+            value = fields[position].strip()
+            if len(value) > self.limits[name]:
+                message = TOO_LONG.format(column=name, length=len(value), limit=self.limits[name])
+                findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
+            raw[name] = value
+        get = raw.get
+
+        ext, email = get("external_user_id", ""), get("external_email", "")
+        findings += learner_check(external_user_id=ext, email=email, line=line)
+        email = email.lower()
+        course_text = get("external_course_id", "")
+        findings += course_ref_check(line=line, value=course_text, chosen=self.chosen)
+        complete, found = complete_parse(get("complete", ""), line)
+        findings += found
+
+        moments = {}
+        for column in ("enrollment_start", "enrollment_end", "date_completed"):
+            value = get(column, "")
+            moment = None
+            if value:
+                moment = when_parse(value, self.zone)
+                if moment is None:
+                    findings.append(date_invalid(column, value, line))
+            moments[column] = moment
+        expiration = None
+        if value := get("credit_expiration", ""):
+            expiration = date_parse(value)
+            if expiration is None:
+                findings.append(date_invalid("credit_expiration", value, line))
+        findings += dates_check(
+            line=line,
+            complete=complete,
+            start=moments["enrollment_start"],
+            end=moments["enrollment_end"],
+            completed=moments["date_completed"],
+            raw=raw,
+            now=self.now,
+        )
+        attended, found = attended_parse(get("attended", ""), line)
+        findings += found
+        category, found = category_parse(get("participant_category", ""), line)
+        findings += found
+        dob_month, dob_day = get("dob_month", ""), get("dob_day", "")
+        if dob_month or dob_day:
+            findings += dob_check(month=dob_month, day=dob_day, line=line)
+
+        row = Row(
+            line=line,
+            external_user_id=ext,
+            email=email,
+            first_name=get("first_name", ""),
+            last_name=get("last_name", ""),
+            course_text=course_text or (self.chosen or ""),
+            title=get("title", ""),
+            enrollment_start=moments["enrollment_start"],
+            enrollment_end=moments["enrollment_end"],
+            complete=complete,
+            date_completed=moments["date_completed"],
+            attended=attended,
+            participant_category=category,
+            credit_type=get("credit_type", ""),
+            credits_text=get("credits", ""),
+            credit_expiration=expiration,
+            profile=(
+                dob_month.zfill(2) if dob_month else "",
+                dob_day.zfill(2) if dob_day else "",
+                get("licensing_state", ""),
+                get("license_id", ""),
+                get("certifying_board", ""),
+                get("board_id", ""),
+            ),
+        )
+        return Checked(line, fields, row, findings)
+
+    def _controls(self, line: int, fields: list[str]) -> list[Finding]:
+        findings = []
+        for position, value in enumerate(fields):
+            match = _CONTROL.search(value)
+            if match:
+                column = self.names_by_position.get(position) or f"column {position + 1}"
+                message = CONTROL.format(column=column, value=show(match.group()))
+                findings.append(Finding(E_CONTROL_CHARACTER, message, line, column, value[:200]))
+        return findings
+
+    # -- courses: one query per batch for ids not seen before -------------------------------
+    def _courses_resolve(self, checked: list[Checked]) -> None:
+        unseen = {c.row.course_text for c in checked if c.row and c.row.course_text not in self.courses}
+        unseen.discard("")
+        if unseen:
+            self.courses.update(lookups.courses_find(unseen))
+        for item in checked:
+            row = item.row
+            if row is None or not row.course_text:
+                continue
+            course = self.courses.get(row.course_text)
+            if course is None:
+                # Only the global importer gets here: an unknown id becomes a course shell.
+                item.findings += shell_title_check(line=row.line, course_id=row.course_text, title=row.title)
+                course = CourseInfo(row.course_text, row.title, "shell", None, None, False)
+            row.course = course
+            credits, found = credit_check(
+                line=row.line,
+                credit_type=row.credit_type,
+                credits=row.credits_text,
+                complete=row.complete,
+                site_types=self.credit_types,
+                offers=course.offers,
+            )
+            row.credits = credits
+            item.findings += found
+
+    # -- learners: one query by external id and one by e-mail per batch ---------------------
+    def _learners_resolve(self, checked: list[Checked]) -> None:
+        rows = [c.row for c in checked if c.valid]
+        by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
+        by_email = lookups.learners_by_email({r.email for r in rows if r.email})
+        for item in checked:
+            if not item.valid:
+                continue
+            row = item.row
+            learner = by_ext.get(row.external_user_id) if row.external_user_id else None
+            if learner is None and row.email:
+                candidates = by_email.get(row.email, ())
+                if len(candidates) > 1:
+                    message = EMAIL_SHARED.format(count=len(candidates), value=show(row.email))
+                    item.findings.append(Finding(E_VALUE_INVALID, message, row.line, "external_email", row.email))
+                    continue
+                if candidates:
+                    learner = candidates[0]
+                    if row.external_user_id and learner.external_user_id:
+                        message = ID_CONFLICT.format(
+                            value=show(row.external_user_id),
+                            email=show(row.email),
+                            other=show(learner.external_user_id),
+                        )
+                        item.findings.append(
+                            Finding(E_VALUE_INVALID, message, row.line, "external_user_id", row.external_user_id)
+                        )
+                        continue
+            row.learner = learner
+
+    # -- what the database already holds -----------------------------------------------------
+    def _state_check(self, checked: list[Checked]) -> None:
+        known = [c for c in checked if c.valid and c.row.learner and c.row.course.id is not None]
+        if known:
+            existing = lookups.enrollments_existing(
+                {c.row.learner.user_id for c in known}, {c.row.course.id for c in known}, exclude_job=self.job_id
+            )
+            for item in known:
+                row = item.row
+                awarded = existing.get((row.learner.user_id, row.course.id))
+                if awarded is None:
+                    continue
+                names = {"learner": row.learner.label, "course": row.course.external_course_id}
+                type_id = self.credit_types.get(row.credit_type)
+                if type_id is not None and type_id in awarded:
+                    message = CREDIT_EXISTS.format(credit_type=row.credit_type, **names)
+                    item.findings.append(Finding(E_CREDIT_EXISTS, message, row.line, "credit_type", row.credit_type))
+                else:
+                    message = ALREADY_ENROLLED.format(**names)
+                    item.findings.append(Finding(E_ALREADY_ENROLLED, message, row.line, "", row.who))
+
+        unknown = [c for c in checked if c.valid and not c.row.learner and c.row.course.id is not None]
+        if unknown:
+            waiting = lookups.pending_existing(
+                {c.row.email for c in unknown if c.row.email},
+                {c.row.external_user_id for c in unknown if c.row.external_user_id},
+                {c.row.course.id for c in unknown},
+                exclude_job=self.job_id,
+            )
+            for item in unknown:
+                row = item.row
+                if ("e:" + row.email, row.course.id) in waiting or (
+                    "x:" + row.external_user_id,
+                    row.course.id,
+                ) in waiting:
+                    message = ALREADY_PENDING.format(learner=row.who, course=row.course.external_course_id)
+                    item.findings.append(Finding(E_ALREADY_PENDING, message, row.line, "", row.who))
+
+    # -- across rows, in file order -----------------------------------------------------------
+    def _cross_check(self, item: Checked) -> None:
+        row = item.row
+        totals = self.totals
+        if row.learner is not None:
+            learner_key = row.learner.user_id * 2
+            if row.learner.profile and profile_conflicts(row.profile, row.learner.profile):
+                totals.profile_conflicts += 1
+        else:
+            order, first, conflict, profile_differs = self.learners.find_or_add(row)
+            if conflict:
+                message = IDENTITY.format(learner=show(row.who))
+                item.findings.append(Finding(E_INCONSISTENT_ROWS, message, row.line, "external_email", row.who))
+                return
+            learner_key = order * 2 + 1
+            row.new_learner, row.first_of_learner = order, first
+            totals.profile_conflicts += profile_differs
+
+        course = row.course
+        if course.id is None:
+            shell = self.shells.get(course.external_course_id)
+            if shell is None:
+                shell = self.shells[course.external_course_id] = len(self.shells)
+                row.first_of_shell = True
+                totals.shells.append(course.external_course_id)
+            course = row.course = CourseInfo(course.external_course_id, course.title, "shell", None, None, False, shell)
+
+        key = learner_key << 40 | course.key
+        bit = self.type_bits.get(row.credit_type, 1)
+        order, first, first_line, problem = self.enrollments.add_row(key, row.line, hash(row.enrollment_fields), bit)
+        if problem:
+            names = {"learner": show(row.who), "course": course.external_course_id, "first": first_line}
+            if problem == "inconsistent":
+                item.findings.append(Finding(E_INCONSISTENT_ROWS, INCONSISTENT.format(**names), row.line, "", row.who))
+            elif row.credit_type:
+                message = DUPLICATE_TYPE.format(credit_type=row.credit_type, **names)
+                item.findings.append(
+                    Finding(E_DUPLICATE_CREDIT_TYPE, message, row.line, "credit_type", row.credit_type)
+                )
+            else:
+                message = DUPLICATE_ROW.format(**names)
+                item.findings.append(Finding(E_DUPLICATE_CREDIT_TYPE, message, row.line, "credit_type", ""))
+            return
+        row.enrollment, row.first_of_enrollment = order, first
+        if first and course.auto_complete:
+            totals.auto_completed += 1
+            if len(totals.auto_learners) < 20:
+                totals.auto_learners.append(row.who)
+        if row.learner is None and not self.create_accounts:
+            totals.pending_rows += 1
+            totals.pending_learners += row.first_of_learner

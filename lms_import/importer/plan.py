@@ -1,0 +1,213 @@
+"""Stage 3, plan: from valid rows to the records to create.
+
+The planner turns each batch of valid rows into table rows (accounts, profiles, shells,
+enrollments, credit awards, pending records) and hands them to a writer. The same planner
+runs for a dry run, with a writer that only counts, so the preview's numbers are the import's.
+The completion engine is applied here: a new enrollment in a course without a required course
+object is complete at once with the maximum credit of every type the course offers.
+"""
+
+import secrets
+from array import array
+from dataclasses import dataclass
+from datetime import datetime
+
+from lms_import.records import Source
+
+from . import lookups
+from .apply import Writer
+from .check import Row
+
+UNUSABLE_PASSWORD_PREFIX = "!"  # django.contrib.auth.hashers: a password that can never match
+
+
+@dataclass
+class Created:
+    enrollments: int = 0
+    credits: int = 0
+    pending: int = 0
+    accounts: int = 0
+    shells: int = 0
+    auto_completed: int = 0
+    profiles_filled: int = 0
+
+
+class Planner:
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        job_id: int | None,
+        global_importer: bool,
+        create_accounts: bool,
+        credit_types: dict[str, int],
+        now: datetime,
+    ):
+        self.writer = writer
+        self.credit_types = credit_types
+        self.job_id = job_id
+        self.source = Source.LEGACY_IMPORT if global_importer else Source.COURSE_IMPORT
+        self.create_accounts = create_accounts
+        self.now = now
+        # Order in the file -> id in the database, for records later rows refer to.
+        self.user_ids = array("q")
+        self.enrollment_ids = array("q")
+        self.shell_ids = array("q")
+        self.created = Created()
+
+    def plan_batch(self, rows: list[Row]) -> list[int]:
+        """Queue the writes for one batch of valid rows; return the ids of accounts created."""
+        writer, created = self.writer, self.created
+        self._reserve(rows)
+        new_accounts = self._accounts(rows) if self.create_accounts else []
+        self._profiles_fill(rows)
+        for row in rows:
+            if row.first_of_shell:
+                self._shell(row)
+            if row.learner is None and not self.create_accounts:
+                self._pending(row)
+                continue
+            user_id = row.learner.user_id if row.learner else self.user_ids[row.new_learner]
+            course = row.course
+            course_id = course.id if course.id is not None else self.shell_ids[course.shell_ordinal]
+            if row.first_of_enrollment:
+                enrollment_id = self.enrollment_ids[row.enrollment]
+                complete, completed = row.complete, row.date_completed
+                if course.auto_complete:
+                    complete, completed = True, completed or self.now
+                    created.auto_completed += 1
+                writer.add(
+                    "enrollment",
+                    (
+                        enrollment_id,
+                        user_id,
+                        course_id,
+                        row.enrollment_start,
+                        row.enrollment_end,
+                        complete,
+                        completed,
+                        row.attended,
+                        row.participant_category,
+                        self.source,
+                        self.job_id,
+                        self.now,
+                        self.now,
+                    ),
+                )
+                created.enrollments += 1
+                if course.auto_complete:
+                    for offer in course.offers.values():
+                        expiration = row.credit_expiration if offer.machine_name == row.credit_type else None
+                        self._award(enrollment_id, offer.credit_type_id, offer.max_credits, expiration)
+            if row.credit_type and not course.auto_complete:
+                type_id = self.credit_types[row.credit_type]
+                self._award(self.enrollment_ids[row.enrollment], type_id, row.credits, row.credit_expiration)
+        return new_accounts
+
+    def _reserve(self, rows: list[Row]) -> None:
+        accounts = sum(1 for r in rows if r.first_of_learner) if self.create_accounts else 0
+        enrollments = [r for r in rows if r.first_of_enrollment]
+        shells = sum(1 for r in rows if r.first_of_shell)
+        self.user_ids.extend(self.writer.reserve("user", accounts))
+        self.shell_ids.extend(self.writer.reserve("course", shells))
+        writing = [r for r in enrollments if r.learner is not None or self.create_accounts]
+        ids = iter(self.writer.reserve("enrollment", len(writing)))
+        for row in enrollments:
+            # Enrollments of learners held in the holding table get no id: they are created later.
+            self.enrollment_ids.append(next(ids) if (row.learner is not None or self.create_accounts) else 0)
+
+    def _accounts(self, rows: list[Row]) -> list[int]:
+        firsts = [r for r in rows if r.first_of_learner]
+        taken = lookups.usernames_taken({(r.email or r.external_user_id)[:150] for r in firsts}) if firsts else set()
+        created = []
+        for row in firsts:
+            user_id = self.user_ids[row.new_learner]
+            username = (row.email or row.external_user_id)[:150]
+            if username in taken:
+                username = f"{username[:130]}.{user_id}"
+            taken.add(username)
+            password = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+            self.writer.add(
+                "user",
+                (
+                    user_id,
+                    password,
+                    None,
+                    False,
+                    username,
+                    row.first_name,
+                    row.last_name,
+                    row.email,
+                    False,
+                    True,
+                    self.now,
+                ),
+            )
+            self.writer.add("profile", (user_id, row.external_user_id or None, *row.profile, self.job_id))
+            created.append(user_id)
+        self.created.accounts += len(created)
+        return created
+
+    def _profiles_fill(self, rows: list[Row]) -> None:
+        """Existing learners: their profile gets the file's PARS data only where it is blank."""
+        seen = set()
+        for row in rows:
+            learner = row.learner
+            if learner is None or learner.user_id in seen or not any(row.profile):
+                continue
+            seen.add(learner.user_id)
+            if learner.profile is None:
+                self.writer.add("profile", (learner.user_id, None, *row.profile, None))
+            elif any(mine and not theirs for mine, theirs in zip(row.profile, learner.profile, strict=True)):
+                self.writer.fill_profile(learner.user_id, row.profile)
+            else:
+                continue
+            self.created.profiles_filled += 1
+
+    def _shell(self, row: Row) -> None:
+        shell_id = self.shell_ids[row.course.shell_ordinal]
+        course = row.course
+        self.writer.add(
+            "course", (shell_id, course.external_course_id, course.title, "shell", "", False, self.now, self.job_id)
+        )
+        self.created.shells += 1
+
+    def _pending(self, row: Row) -> None:
+        course = row.course
+        course_id = course.id if course.id is not None else self.shell_ids[course.shell_ordinal]
+        type_id = self.credit_types.get(row.credit_type) if row.credit_type else None
+        self.writer.add(
+            "pending",
+            (
+                self.job_id,
+                row.line,
+                "pending",
+                row.email,
+                row.external_user_id,
+                row.first_name,
+                row.last_name,
+                course_id,
+                row.enrollment_start,
+                row.enrollment_end,
+                row.complete,
+                row.date_completed,
+                row.attended,
+                row.participant_category,
+                type_id,
+                row.credits,
+                row.credit_expiration,
+                *row.profile,
+                self.source,
+                None,
+                None,
+                self.now,
+                self.now,
+            ),
+        )
+        self.created.pending += 1
+
+    def _award(self, enrollment_id: int, type_id: int, credits, expiration) -> None:
+        self.writer.add(
+            "award", (enrollment_id, type_id, credits, expiration, self.source, self.job_id, self.now, self.now)
+        )
+        self.created.credits += 1

@@ -1,0 +1,241 @@
+"""Stage 1, read: from bytes on disk to numbered rows of text.
+
+Looks at the whole file once (size, checksum, encoding, line count) at C speed, then streams
+rows through the csv module. Every way a file can be unreadable ends here with a file-level
+finding, quickly: a spreadsheet named .csv, a binary, an undecodable byte, a quote that never
+closes. Nothing here can hang: the work is bounded by the file's size.
+"""
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import charset_normalizer
+
+from .findings import F_EMPTY, F_ENCODING, F_NOT_CSV, F_TOO_LARGE, W_ENCODING_GUESSED, FileProblem, Finding
+
+CHUNK = 1 << 20
+MAX_FIELD_CHARS = 64 * 1024  # a value longer than this can only be a quote that never closed
+DELIMITERS = (",", ";", "\t")
+
+_MAGIC = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{\\rtf", "a rich-text document"),
+)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_TEXT_CONTROLS = frozenset(b"\t\n\r\x0c")
+
+
+@dataclass
+class FileFacts:
+    size: int
+    sha256: str
+    encoding: str  # a Python codec name
+    encoding_label: str  # what the job and the admin see
+    guessed: bool
+    newlines: int
+
+
+def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
+    """Check that the file is text we can decode; return its size, checksum, encoding and line count."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileProblem(
+            Finding(
+                F_TOO_LARGE,
+                f"The file is {size:,} bytes; the limit is {max_bytes:,}. Split it into smaller files.",
+                value=str(size),
+            )
+        )
+    with path.open("rb") as f:
+        head = f.read(64 * 1024)
+    if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
+        raise FileProblem(Finding(F_EMPTY, "The file is empty. Export the course records again and upload that file."))
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise FileProblem(
+                Finding(
+                    F_NOT_CSV,
+                    f"This file is {what}, not a CSV file. In Excel use File → Save As → 'CSV UTF-8 (Comma "
+                    f"delimited)' and upload the .csv file.",
+                    value=head[:8].hex(" "),
+                )
+            )
+
+    encoding, label, guessed = _encoding_choose(path, head)
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    newlines = 0
+    offset = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            newlines += chunk.count(b"\n")
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _encoding_problem(label, offset + exc.start, chunk[exc.start : exc.start + 4]) from None
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _encoding_problem(label, offset, b"") from None
+    return FileFacts(size, digest.hexdigest(), encoding, label, guessed, newlines)
+
+
+def _encoding_choose(path: Path, head: bytes) -> tuple[str, str, bool]:
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec, {"utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16"}[codec], False
+
+    controls = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS)
+    if head.count(0) > len(head) // 10:
+        # Text with a NUL every other byte is UTF-16 without its BOM; anything else with that many NULs is binary.
+        guess = charset_normalizer.from_bytes(head).best()
+        if guess is not None and guess.encoding.startswith("utf_16"):
+            return guess.encoding, "UTF-16", True
+    if controls > max(8, len(head) // 50):
+        raise FileProblem(
+            Finding(
+                F_NOT_CSV,
+                f"This file is not text: {controls} of its first {len(head):,} bytes are control or NUL bytes. "
+                f"Upload the course records saved as 'CSV UTF-8' from your spreadsheet program.",
+                value=head[:16].hex(" "),
+            )
+        )
+    if _is_utf8(path):
+        return "utf-8", "UTF-8", False
+    return "cp1252", "Windows-1252", True
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    with path.open("rb") as f:
+        try:
+            while chunk := f.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _encoding_problem(label: str, offset: int, sample: bytes) -> FileProblem:
+    return FileProblem(
+        Finding(
+            F_ENCODING,
+            f"The file cannot be read as {label}: byte {offset:,} ({sample.hex(' ') or 'end of file'}) is not valid "
+            f"there. Save the file from your spreadsheet program as 'CSV UTF-8' and upload it again.",
+            value=sample.hex(" "),
+            column=f"byte {offset}",
+        )
+    )
+
+
+def encoding_warning(facts: FileFacts) -> tuple[str, str, int] | None:
+    if not facts.guessed:
+        return None
+    return (
+        W_ENCODING_GUESSED,
+        f"The file is not UTF-8 and was read as {facts.encoding_label}. Check accented names in the preview.",
+        1,
+    )
+
+
+class CsvSource:
+    """The rows of one decoded file. Iterate once; each row is (line, fields), line counted from the header = 1."""
+
+    def __init__(self, path: Path, facts: FileFacts, *, max_rows: int):
+        self.path = path
+        self.facts = facts
+        self.max_rows = max_rows
+        self.delimiter = ","
+        self.header: list[str] = []
+        self.rows_read = 0
+        self._file = path.open("r", encoding=facts.encoding, newline="")
+        first = self._file.readline()
+        self.delimiter = delimiter_sniff(first)
+        self._file.seek(0)
+        csv.field_size_limit(MAX_FIELD_CHARS)
+        self._reader = csv.reader(self._file, delimiter=self.delimiter)
+        try:
+            self.header = next(self._reader)
+        except StopIteration:
+            self.close()
+            raise FileProblem(Finding(F_EMPTY, "The file has no header line.")) from None
+        except csv.Error as exc:
+            self.close()
+            raise FileProblem(_broken_quoting(1, exc)) from None
+        if not any(cell.strip() for cell in self.header):
+            self.close()
+            raise FileProblem(Finding(F_EMPTY, "The first line of the file is blank; it must be the header.", line=1))
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        line = reader.line_num
+        while True:
+            start = line + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise FileProblem(_broken_quoting(start, exc)) from None
+            line = reader.line_num
+            if not fields or not any(fields):
+                continue  # blank lines and rows of empty cells (Excel leaves them at the end)
+            self.rows_read += 1
+            if self.rows_read > self.max_rows:
+                raise FileProblem(
+                    Finding(
+                        F_TOO_LARGE,
+                        f"The file has more than {self.max_rows:,} rows, the limit for one import. Split it into "
+                        f"smaller files.",
+                        line=start,
+                    )
+                )
+            yield start, fields
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "CsvSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def delimiter_sniff(header_line: str) -> str:
+    """The delimiter is whichever of comma, semicolon and tab the header line uses most (outside quotes)."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for ch in header_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _broken_quoting(line: int, exc: csv.Error) -> Finding:
+    return Finding(
+        F_NOT_CSV,
+        f"The file's quoting is broken from line {line}: a value opens a double quote that never closes, so the "
+        f'rest of the file cannot be split into rows ({exc}). Remove the stray " character and upload again.',
+        line=line,
+    )

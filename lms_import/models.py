@@ -1,0 +1,174 @@
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+
+
+def upload_path(instance: "ImportJob", filename: str) -> str:
+    # Uploads are stored under random names; the admin's file name is kept only as data.
+    return f"imports/{uuid.uuid4().hex}.csv"
+
+
+def report_path(instance: "ImportJob", filename: str) -> str:
+    return f"reports/{uuid.uuid4().hex}.csv"
+
+
+class ImportJob(models.Model):
+    """One uploaded file and everything done with it (SPEC §6)."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        VALIDATING = "validating", "Validating"
+        VALIDATED = "validated", "Validated"
+        QUEUED = "queued", "Queued"
+        IMPORTING = "importing", "Importing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        REVERTED = "reverted", "Reverted"
+
+    class Importer(models.TextChoices):
+        COURSE = "course", "Course-level importer"
+        GLOBAL = "global", "Global (legacy) importer"
+
+    ACTIVE_STATUSES = (Status.UPLOADED, Status.VALIDATING, Status.QUEUED, Status.IMPORTING)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    importer = models.CharField(max_length=10, choices=Importer.choices, default=Importer.COURSE)
+    course = models.ForeignKey(
+        "courses.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    file = models.FileField(upload_to=upload_path, blank=True, max_length=255)
+    source_path = models.CharField(max_length=1024, blank=True, help_text="File read in place by the command line.")
+    original_filename = models.CharField(max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    encoding = models.CharField(max_length=32, blank=True)
+    delimiter = models.CharField(max_length=8, blank=True)
+
+    dry_run = models.BooleanField(default=False)
+    skip_invalid = models.BooleanField(default=False)
+    create_accounts = models.BooleanField(default=False)
+    allow_auto_complete = models.BooleanField(default=False)
+
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_valid = models.PositiveIntegerField(default=0)
+    rows_invalid = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
+    created_enrollments = models.PositiveIntegerField(default=0)
+    created_credits = models.PositiveIntegerField(default=0)
+    created_pending = models.PositiveIntegerField(default=0)
+    created_accounts = models.PositiveIntegerField(default=0)
+    created_shells = models.PositiveIntegerField(default=0)
+    auto_completed = models.PositiveIntegerField(default=0)
+
+    warnings = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text="The first errors; all are in the error report.")
+    error_count = models.PositiveIntegerField(default=0)
+    error_report = models.FileField(upload_to=report_path, blank=True, max_length=255)
+
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    validate_started_at = models.DateTimeField(null=True, blank=True)
+    validate_finished_at = models.DateTimeField(null=True, blank=True)
+    apply_started_at = models.DateTimeField(null=True, blank=True)
+    apply_finished_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=32, blank=True)
+    failure_message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("import_course_records", "Can upload, preview and import course records")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.original_filename})"
+
+    @property
+    def display_name(self) -> str:
+        return PurePath(self.original_filename).name
+
+    @property
+    def blocking_auto_complete(self) -> bool:
+        """W_AUTO_COMPLETE applies and nobody has acknowledged it yet."""
+        return not self.allow_auto_complete and any(w.get("code") == "W_AUTO_COMPLETE" for w in self.warnings)
+
+    @property
+    def can_apply(self) -> bool:
+        """A validated job can be confirmed when nothing invalid would be dropped without the admin asking."""
+        has_rows_to_write = self.rows_valid > 0
+        return (
+            self.status == self.Status.VALIDATED
+            and has_rows_to_write
+            and (self.rows_invalid == 0 or self.skip_invalid)
+            and not self.failure_code
+        )
+
+    @property
+    def validate_seconds(self) -> float | None:
+        if self.validate_started_at and self.validate_finished_at:
+            return (self.validate_finished_at - self.validate_started_at).total_seconds()
+        return None
+
+    @property
+    def apply_seconds(self) -> float | None:
+        if self.apply_started_at and self.apply_finished_at:
+            return (self.apply_finished_at - self.apply_started_at).total_seconds()
+        return None
+
+
+class ImportLock(models.Model):
+    """The one row per scope that lets a single import write at a time (SPEC §7)."""
+
+    SCOPE_COURSE_RECORDS = "course_records"
+
+    scope = models.CharField(max_length=64, unique=True)
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    token = models.CharField(max_length=64, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.scope} lock ({'held' if self.token else 'free'})"
+
+    @property
+    def is_held(self) -> bool:
+        return bool(self.token)
+
+
+class AuditEvent(models.Model):
+    """Who did what to an import: unlocks, lock takeovers, confirmations and reverts."""
+
+    class Action(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        CONFIRM = "confirm", "Confirm import"
+        CANCEL = "cancel", "Cancel"
+        APPLY = "apply", "Import applied"
+        UNLOCK = "unlock", "Unlock"
+        TAKEOVER = "takeover", "Stale lock taken over"
+        REVERT = "revert", "Revert"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=12, choices=Action.choices)
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} by {self.actor or 'system'}"

@@ -1,0 +1,560 @@
+"""Import jobs: the service layer the command line, the Celery tasks and the views all call.
+
+    import_job_create   a job for a file (uploaded, or read in place by the command line)
+    import_job_validate the dry run: every check, nothing written but the job and its report
+    import_job_apply    under the lock, in one transaction: check again and write, all or nothing
+    import_job_confirm  the admin's "Import" (queues the apply)
+    import_job_cancel   the admin's "Cancel"
+
+One pass over the file does read → check → plan → apply in batches (lms_import.importer).
+"""
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.db import close_old_connections, connection, transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from courses.models import Course
+from enrollments.models import PendingRecord
+from enrollments.services import pending_records_apply
+
+from .importer import lookups
+from .importer.apply import writer_for_connection
+from .importer.check import Checker, CheckTotals
+from .importer.columns import header_read
+from .importer.findings import (
+    EXPLANATIONS,
+    F_COURSE_REQUIRED,
+    F_LOCKED,
+    W_ALREADY_IMPORTED,
+    W_AUTO_COMPLETE,
+    W_LEGACY_NOT_IN_PARS,
+    W_PENDING_LEARNERS,
+    W_PROFILE_CONFLICT,
+    W_SHELLS_CREATED,
+    FileProblem,
+    Finding,
+)
+from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release
+from .importer.lookups import CourseInfo
+from .importer.plan import Created, Planner
+from .importer.read import CsvSource, encoding_warning, file_inspect
+from .importer.report import ErrorReport
+from .models import AuditEvent, ImportJob
+
+log = logging.getLogger(__name__)
+Status = ImportJob.Status
+Progress = Callable[[int, int], None]
+
+
+class ImportRefused(Exception):
+    """The job cannot run in its current state (a usage error, not a problem of the file)."""
+
+
+class _Blocked(Exception):
+    """Rolls the apply back: W_AUTO_COMPLETE needs an acknowledgment first."""
+
+
+class _RowErrors(Exception):
+    """Rolls the apply back: rows are invalid and the admin did not ask to skip them."""
+
+
+# -- creating ------------------------------------------------------------------------------------
+def import_job_create(
+    *,
+    user,
+    importer: str,
+    course: Course | None,
+    upload=None,
+    path: Path | None = None,
+    filename: str = "",
+    skip_invalid: bool = False,
+    create_accounts: bool = False,
+    allow_auto_complete: bool = False,
+    dry_run: bool = False,
+) -> ImportJob:
+    """A job for an uploaded file (stored under a random name) or a file the command line reads in place."""
+    job = ImportJob(
+        created_by=user,
+        importer=importer,
+        course=course,
+        skip_invalid=skip_invalid,
+        create_accounts=create_accounts,
+        allow_auto_complete=allow_auto_complete,
+        dry_run=dry_run,
+        original_filename=(filename or (upload.name if upload else Path(path).name))[:255],
+    )
+    if upload is not None:
+        job.file_size = upload.size
+        job.file.save("upload.csv", upload, save=False)
+    else:
+        job.source_path = str(Path(path).resolve())
+        job.file_size = Path(path).stat().st_size
+    job.save()
+    AuditEvent.objects.create(
+        actor=user, action=AuditEvent.Action.UPLOAD, job=job, details={"file": job.original_filename}
+    )
+    return job
+
+
+def job_file_path(job: ImportJob) -> Path:
+    return Path(job.file.path) if job.file else Path(job.source_path)
+
+
+# -- the pulse: progress and heartbeat from outside the apply transaction -------------------------
+class Pulse:
+    """A thread that every few seconds writes the job's progress and refreshes the lock's heartbeat.
+
+    It runs on its own database connection (Django connections are per thread), so what it writes
+    is committed at once, whatever the apply transaction is doing.
+    """
+
+    def __init__(self, job_id: int, *, token: str | None = None, on_progress: Progress | None = None):
+        self.job_id = job_id
+        self.token = token
+        self.on_progress = on_progress
+        self.done = 0
+        self.total = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"import-pulse-{job_id}", daemon=True)
+
+    def __enter__(self) -> "Pulse":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        self.done = done
+        if total is not None:
+            self.total = total
+        if self.on_progress:
+            self.on_progress(self.done, self.total)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.IMPORT_HEARTBEAT_SECONDS):
+                self.beat()
+        finally:
+            connection.close()
+
+    def beat(self) -> None:
+        try:
+            if self.token and not lock_heartbeat(token=self.token):
+                self.lost = True
+            ImportJob.objects.filter(pk=self.job_id).update(
+                progress_done=self.done, progress_total=max(self.total, self.done), heartbeat_at=Now()
+            )
+        except Exception:  # a missed beat is retried; the lease is many beats long
+            log.warning("import pulse for job %s failed", self.job_id, exc_info=True)
+            close_old_connections()
+
+
+# -- one pass over the file ------------------------------------------------------------------------
+@dataclass
+class PassResult:
+    totals: CheckTotals
+    created: Created
+    report: ErrorReport
+    warnings: list[dict]
+    stopped: bool
+
+
+def _batches(source: CsvSource, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    batch = []
+    for item in source:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
+    """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
+    course = None
+    if job.importer == ImportJob.Importer.COURSE:
+        if job.course is None or job.course.is_shell:
+            raise FileProblem(
+                Finding(
+                    F_COURSE_REQUIRED,
+                    "The course-level importer needs a course: choose one in the form (or pass --course ID). "
+                    + ("The chosen id is a course shell; shells only take the global importer." if job.course else ""),
+                )
+            )
+        course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
+    facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+    source = CsvSource(job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS)
+    job.sha256, job.encoding, job.file_size, job.delimiter = (
+        facts.sha256,
+        facts.encoding_label,
+        facts.size,
+        source.delimiter,
+    )
+    job.progress_total = max(facts.newlines - 1, 1)
+    ImportJob.objects.filter(pk=job.pk).update(
+        sha256=job.sha256,
+        encoding=job.encoding,
+        file_size=job.file_size,
+        delimiter=job.delimiter,
+        progress_total=job.progress_total,
+    )
+    return course, source
+
+
+def _run_pass(job: ImportJob, course: CourseInfo | None, source: CsvSource, *, write: bool, pulse: Pulse) -> PassResult:
+    """check → plan → apply over every row of the file. Raises FileProblem for file-level problems."""
+    global_importer = job.importer == ImportJob.Importer.GLOBAL
+    pulse.progress(0, job.progress_total)
+    facts = source.facts
+    with source:
+        header = header_read(source.header, global_importer=global_importer)
+        credit_types = lookups.credit_types_all()
+        now = timezone.now()
+        checker = Checker(
+            header=header,
+            importer_global=global_importer,
+            course=course,
+            credit_types=credit_types,
+            zone=timezone.get_current_timezone(),
+            now=now,
+            job_id=job.pk,
+            create_accounts=job.create_accounts,
+        )
+        planner = Planner(
+            writer=writer_for_connection(dry_run=not write),
+            job_id=job.pk,
+            global_importer=global_importer,
+            create_accounts=job.create_accounts,
+            credit_types=credit_types,
+            now=now,
+        )
+        report = ErrorReport(source.header, keep=settings.IMPORT_MAX_STORED_ERRORS)
+        waiting = write and PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).exists()
+        stopped = False
+        try:
+            for batch in _batches(source, settings.IMPORT_BATCH_ROWS):
+                if pulse.lost:
+                    raise LockLost("The import was unlocked or taken over while it ran; nothing was committed.")
+                checked = checker.check_batch(batch)
+                report.add(checked)
+                stopped = stopped or (write and checker.totals.invalid > 0 and not job.skip_invalid)
+                if not stopped:
+                    new_accounts = planner.plan_batch([c.row for c in checked if c.valid])
+                    planner.writer.flush()
+                    if waiting and new_accounts:
+                        pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+                pulse.progress(batch[-1][0] - 1)
+        except BaseException:
+            report.discard()
+            raise
+        warnings = header.warnings + [w for w in [encoding_warning(facts)] if w]
+        warnings = [_warning(code, message, count) for code, message, count in warnings]
+        warnings += _row_warnings(job, checker.totals, course, global_importer)
+        pulse.progress(source.rows_read)
+    return PassResult(checker.totals, planner.created, report, warnings, stopped)
+
+
+def _warning(code: str, message: str, count: int) -> dict:
+    return {"code": code, "message": message, "count": count, "explanation": EXPLANATIONS.get(code, "")}
+
+
+def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: bool) -> list[dict]:
+    found = []
+    if totals.pending_rows:
+        found.append(
+            _warning(
+                W_PENDING_LEARNERS,
+                f"{totals.pending_rows} rows of {totals.pending_learners} learners without an account go to the "
+                f"holding table; they are applied when the account is created. To create the accounts now, "
+                f"import with 'Create accounts for unknown learners'.",
+                totals.pending_rows,
+            )
+        )
+    if totals.shells:
+        names = ", ".join(totals.shells[:10]) + (
+            f" and {len(totals.shells) - 10} more" if len(totals.shells) > 10 else ""
+        )
+        found.append(
+            _warning(
+                W_SHELLS_CREATED, f"{len(totals.shells)} course shells will be created: {names}.", len(totals.shells)
+            )
+        )
+    if global_importer and totals.valid:
+        found.append(
+            _warning(
+                W_LEGACY_NOT_IN_PARS,
+                f"These {totals.valid} records are legacy data: they will not be included in PARS reports. Use the "
+                f"course-level importer for records that must be reported.",
+                totals.valid,
+            )
+        )
+    if totals.profile_conflicts:
+        found.append(
+            _warning(
+                W_PROFILE_CONFLICT,
+                f"{totals.profile_conflicts} rows carry learner data that differs from the learner's profile; the "
+                f"profile keeps its values.",
+                totals.profile_conflicts,
+            )
+        )
+    earlier = (
+        ImportJob.objects.filter(sha256=job.sha256, status=Status.SUCCEEDED, dry_run=False)
+        .exclude(pk=job.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if earlier:
+        found.append(
+            _warning(
+                W_ALREADY_IMPORTED,
+                f"This exact file was imported before as job #{earlier.pk} on {earlier.created_at:%Y-%m-%d %H:%M}.",
+                1,
+            )
+        )
+    if totals.auto_completed:
+        names = ", ".join(totals.auto_learners) + (
+            f" and {totals.auto_completed - len(totals.auto_learners)} more"
+            if totals.auto_completed > len(totals.auto_learners)
+            else ""
+        )
+        if course is not None:
+            credit = ", ".join(f"{o.max_credits} {o.machine_name}" for o in course.offers.values()) or "no credit"
+            where = f"Course {course.external_course_id} has no required course object"
+        else:
+            credit = "the maximum of every credit type each course offers"
+            where = "Some courses of this file have no required course object"
+        found.append(
+            _warning(
+                W_AUTO_COMPLETE,
+                f"{where}, so {totals.auto_completed} enrollments ({names}) will be completed on enrollment and "
+                f"given all available credit ({credit}) regardless of the file. Add a required course object to the "
+                f"course first, or acknowledge this to import anyway.",
+                totals.auto_completed,
+            )
+        )
+    return found
+
+
+def _record(job: ImportJob, result: PassResult, *, written: bool) -> None:
+    """Copy a pass's counts, findings and report onto the job (not saved)."""
+    totals, created = result.totals, result.created
+    job.rows_total, job.rows_valid, job.rows_invalid = totals.rows, totals.valid, totals.invalid
+    job.rows_skipped = totals.invalid if (written and job.skip_invalid) else 0
+    job.auto_completed = totals.auto_completed
+    for name in ("enrollments", "credits", "pending", "accounts", "shells"):
+        setattr(job, f"created_{name}", getattr(created, name))
+    job.warnings = result.warnings
+    job.errors = result.report.kept
+    job.error_count = result.report.count
+    path = result.report.close()
+    try:
+        if result.report.count:
+            with path.open("rb") as f:
+                job.error_report.save("errors.csv", File(f), save=False)
+        else:
+            job.error_report = ""
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _record_file_problem(job: ImportJob, finding: Finding) -> None:
+    job.status = Status.FAILED
+    job.failure_code = finding.code
+    job.failure_message = finding.message
+    job.errors = [finding.as_dict()]
+    job.error_count = 1
+    job.warnings = []
+    for name in ("rows_total", "rows_valid", "rows_invalid", "rows_skipped", "auto_completed"):
+        setattr(job, name, 0)
+    for name in ("enrollments", "credits", "pending", "accounts", "shells"):
+        setattr(job, f"created_{name}", 0)
+
+
+# -- validate: the dry run -------------------------------------------------------------------------
+def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) -> ImportJob:
+    """Check the whole file and plan it without writing anything but the job and its error report."""
+    claimed = ImportJob.objects.filter(pk=job.pk, status=Status.UPLOADED).update(
+        status=Status.VALIDATING, validate_started_at=Now(), heartbeat_at=Now()
+    )
+    if not claimed:
+        raise ImportRefused(f"Job #{job.pk} is {job.status}; only an uploaded job can be validated.")
+    job.refresh_from_db()
+    with Pulse(job.pk, on_progress=on_progress) as pulse:
+        try:
+            course, source = _open(job)
+            result = _run_pass(job, course, source, write=False, pulse=pulse)
+        except FileProblem as problem:
+            _record_file_problem(job, problem.finding)
+        except Exception as exc:
+            log.exception("validation of job %s failed", job.pk)
+            job.status, job.failure_code = Status.FAILED, "INTERNAL"
+            job.failure_message = f"Validation stopped unexpectedly ({type(exc).__name__}); nothing was written."
+        else:
+            _record(job, result, written=False)
+            job.status = Status.VALIDATED
+        job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
+    job.validate_finished_at = timezone.now()
+    job.save()
+    return job
+
+
+# -- apply: under the lock, all or nothing ---------------------------------------------------------
+def import_job_apply(
+    *, job: ImportJob, on_progress: Progress | None = None, from_statuses=(Status.QUEUED,)
+) -> ImportJob:
+    """Take the lock, check and write the file in one transaction, fence, commit; or leave nothing behind."""
+    claimed = ImportJob.objects.filter(pk=job.pk, status__in=from_statuses).update(
+        status=Status.IMPORTING, apply_started_at=Now(), heartbeat_at=Now(), failure_code="", failure_message=""
+    )
+    if not claimed:
+        # A redelivered task, or a job already applied, failed or cancelled: never apply twice.
+        raise ImportRefused(f"Job #{job.pk} is {ImportJob.objects.get(pk=job.pk).status}; it cannot be applied now.")
+    job.refresh_from_db()
+    try:
+        token = lock_acquire(job=job)
+    except LockHeld as held:
+        job.status, job.failure_code, job.failure_message = Status.FAILED, F_LOCKED, str(held)
+        job.errors, job.error_count = [Finding(F_LOCKED, str(held)).as_dict()], 1
+        job.apply_finished_at = timezone.now()
+        job.save()
+        raise
+
+    try:
+        with Pulse(job.pk, token=token, on_progress=on_progress) as pulse:
+            try:
+                course, source = _open(job)
+                with transaction.atomic():
+                    if connection.vendor == "postgresql":
+                        # Inside one long transaction the planner trusts stale statistics of the tables we
+                        # are filling; bulk look-ups must stay on their indexes.
+                        with connection.cursor() as cursor:
+                            cursor.execute("SET LOCAL enable_seqscan = off")
+                    result = _run_pass(job, course, source, write=True, pulse=pulse)
+                    _record(job, result, written=True)
+                    if result.stopped:
+                        raise _RowErrors()
+                    if job.blocking_auto_complete:
+                        raise _Blocked()
+                    lock_fence(token=token)
+                    job.status = Status.SUCCEEDED
+                    job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
+                    job.apply_finished_at = timezone.now()
+                    job.save()
+                    AuditEvent.objects.create(
+                        actor=job.created_by,
+                        action=AuditEvent.Action.APPLY,
+                        job=job,
+                        details={"enrollments": job.created_enrollments, "credits": job.created_credits},
+                    )
+            except _RowErrors:
+                _apply_refused(
+                    job,
+                    "ROW_ERRORS",
+                    f"{job.rows_invalid} rows are invalid, so nothing was imported. "
+                    "Correct them, or import with 'Skip invalid rows'.",
+                    validated=True,
+                )
+            except _Blocked:
+                _apply_refused(
+                    job,
+                    W_AUTO_COMPLETE,
+                    "The import needs the auto-complete acknowledgment; nothing was imported.",
+                    validated=True,
+                )
+            except FileProblem as problem:
+                _record_file_problem(job, problem.finding)
+                job.apply_finished_at = timezone.now()
+                job.save()
+            except LockLost as lost:
+                _apply_failed(job, "LOCK_LOST", str(lost))
+            except Exception as exc:
+                log.exception("import job %s failed", job.pk)
+                _apply_failed(
+                    job,
+                    "INTERNAL",
+                    f"The import stopped unexpectedly ({type(exc).__name__}: {str(exc)[:300]}); the database was "
+                    f"rolled back and nothing was imported.",
+                )
+    finally:
+        lock_release(token=token)
+    return job
+
+
+def _apply_failed(job: ImportJob, code: str, message: str) -> None:
+    """After a rollback: record why, without overwriting an unlock's verdict."""
+    ImportJob.objects.filter(pk=job.pk).exclude(status=Status.FAILED).update(
+        status=Status.FAILED,
+        failure_code=code,
+        failure_message=message,
+        rows_skipped=0,
+        created_enrollments=0,
+        created_credits=0,
+        created_pending=0,
+        created_accounts=0,
+        created_shells=0,
+        apply_finished_at=Now(),
+    )
+    job.refresh_from_db()
+
+
+def _apply_refused(job: ImportJob, code: str, message: str, *, validated: bool) -> None:
+    """Rolled back for a reason the admin can fix: keep the counts and findings of the pass, write nothing."""
+    job.status = Status.VALIDATED if validated else Status.FAILED
+    job.failure_code, job.failure_message = code, message
+    job.rows_skipped = 0
+    for name in ("enrollments", "credits", "pending", "accounts", "shells"):
+        setattr(job, f"created_{name}", 0)
+    job.apply_finished_at = timezone.now()
+    job.save()
+
+
+# -- the admin's decisions ---------------------------------------------------------------------------
+def import_job_confirm(*, job: ImportJob, user, acknowledge_auto_complete: bool = False) -> ImportJob:
+    """The admin's "Import": queue the apply (on commit) for a validated job."""
+    from .tasks import apply_import_job
+
+    if job.blocking_auto_complete and not acknowledge_auto_complete:
+        raise ImportRefused("Tick the acknowledgment: this course completes enrollments on enrollment.")
+    updates = {"status": Status.QUEUED, "failure_code": "", "failure_message": ""}
+    if acknowledge_auto_complete:
+        updates["allow_auto_complete"] = True
+    with transaction.atomic():
+        if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED).update(**updates):
+            raise ImportRefused(f"Job #{job.pk} is not waiting for confirmation.")
+        AuditEvent.objects.create(
+            actor=user, action=AuditEvent.Action.CONFIRM, job=job, details={"acknowledged": acknowledge_auto_complete}
+        )
+        transaction.on_commit(lambda: apply_import_job.delay(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
+    cancellable = [Status.UPLOADED, Status.VALIDATED]
+    if not ImportJob.objects.filter(pk=job.pk, status__in=cancellable).update(status=Status.CANCELLED):
+        raise ImportRefused(f"Job #{job.pk} can no longer be cancelled.")
+    AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
+    job.refresh_from_db()
+    return job
+
+
+def error_report_copy(job: ImportJob, destination: Path) -> bool:
+    if not job.error_report:
+        return False
+    with job.error_report.open("rb") as src, open(destination, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return True
