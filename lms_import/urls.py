@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/import/", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("lms_import.web.urls")),  # /import/…, /courses/<external_course_id>/import/
+    path("", include("enrollments.urls")),  # /reports/pars/, /certificates/<enrollment id>/
 ]
