@@ -348,7 +348,7 @@ class Checker:
             email=email,
             first_name=get("first_name", ""),
             last_name=get("last_name", ""),
-            course_text=course_text or (self.chosen or ""),
+            course_text=self.chosen if self.chosen is not None else course_text,
             title=get("title", ""),
             enrollment_start=moments["enrollment_start"],
             enrollment_end=moments["enrollment_end"],

@@ -5,7 +5,10 @@ what stops the whole job. Every finding has a stable code, the line (header = li
 column, the value and a sentence a site admin can act on.
 """
 
+import re
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # File-level codes: nothing is imported.
 F_EMPTY = "F_EMPTY"
@@ -102,7 +105,7 @@ class Finding:
             "line": self.line,
             "code": self.code,
             "column": self.column,
-            "value": self.value,
+            "value": visible(self.value),
             "message": self.message,
         }
 
@@ -113,6 +116,11 @@ class FileProblem(Exception):
     def __init__(self, finding: Finding):
         super().__init__(finding.message)
         self.finding = finding
+
+
+def visible(text: str) -> str:
+    """Control characters (NUL above all, which PostgreSQL text cannot hold) written as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text) if text else text
 
 
 def show(value: str, limit: int = 60) -> str:

@@ -62,7 +62,7 @@ def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
         )
     with path.open("rb") as f:
         head = f.read(64 * 1024)
-    if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
+    if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe"):
         raise FileProblem(Finding(F_EMPTY, "The file is empty. Export the course records again and upload that file."))
     for magic, what in _MAGIC:
         if head.startswith(magic):

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .check import Checked
-from .findings import Finding
+from .findings import Finding, visible
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 REPORT_COLUMNS = ["line", "code", "column", "value", "message"]
@@ -18,7 +18,7 @@ REPORT_COLUMNS = ["line", "code", "column", "value", "message"]
 
 def csv_safe(value) -> str:
     """A cell a spreadsheet shows as text: formulas (=, +, -, @, tab, CR) get a leading apostrophe."""
-    text = "" if value is None else str(value)
+    text = "" if value is None else visible(str(value))
     if text.startswith(FORMULA_STARTS):
         return "'" + text
     return text
