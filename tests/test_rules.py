@@ -83,9 +83,7 @@ def test_when_parse_takes_dates_and_datetimes_in_the_site_zone():
 
 
 def dates(complete=True, start=None, end=None, completed=None, raw=None):
-    return dates_check(
-        line=5, complete=complete, start=start, end=end, completed=completed, raw=raw or {}, now=NOW
-    )
+    return dates_check(line=5, complete=complete, start=start, end=end, completed=completed, raw=raw or {}, now=NOW)
 
 
 def test_date_required_when_complete():
@@ -211,7 +209,8 @@ def test_engine_completes_only_courses_without_required_objects():
 
 # -- header --------------------------------------------------------------------------------------------
 def test_header_names_are_normalised_and_reported_once():
-    header = header_read(["\ufeffExternal User ID ", "EMAIL", "Complete", "date-completed", "foo"], global_importer=False)
+    raw = ["\ufeffExternal User ID ", "EMAIL", "Complete", "date-completed", "foo"]
+    header = header_read(raw, global_importer=False)
     assert header.index == {"external_user_id": 0, "external_email": 1, "complete": 2, "date_completed": 3}
     codes_found = [code for code, _, _ in header.warnings]
     assert codes_found == ["W_HEADER_NORMALIZED", "W_UNKNOWN_COLUMN"]
