@@ -1,0 +1,301 @@
+"""Browser-test fixtures: a live server, a real Celery worker process, headless Chromium, logins.
+
+How to use them (any test module under tests/browser/):
+
+    import pytest
+
+    pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+    def test_something(live_url, worker, browser_page, login, admin_user):
+        login(browser_page, admin_user)                 # or login(page, "admin", PASSWORD)
+        browser_page.goto(live_url + "/import/")
+        ...
+
+Fixtures
+    live_url        "http://localhost:PORT" of pytest-django's live server (same process, test database)
+    worker          a running `celery -A lms_import worker` subprocess bound to the test database, the
+                    test's MEDIA_ROOT and the same broker; stopped at teardown. It copies the importer
+                    settings (IMPORT_LOCK_LEASE_SECONDS, IMPORT_HEARTBEAT_SECONDS, IMPORT_BATCH_ROWS,
+                    IMPORT_MAX_UPLOAD_BYTES, …) as they are when it starts, so change them through the
+                    `settings` fixture *before* asking for `worker` (or use `start_worker`).
+    start_worker    start_worker(concurrency=1, env={...}) -> Worker: more workers, or one with its own
+                    environment; every one is stopped at teardown. Worker.kill() is a SIGKILL of its whole
+                    process group (a crashed machine); Worker.log() is its output so far.
+    browser_page    a fresh Playwright page (own context, downloads accepted) in headless /usr/bin/chromium;
+                    on a failed test its screenshot is saved under test-artifacts/
+    login           login(page, user_or_username, password=PASSWORD): logs in through /accounts/login/
+    admin_user      a site admin (superuser) "admin"
+    staff_user      "importer", holding lms_import.import_course_records
+    plain_user      "learner", logged in but without the permission
+    PASSWORD        every fixture user's password (import it: `from tests.browser.conftest import PASSWORD`)
+
+The worker is a separate process, so tests using it need `django_db(transaction=True)`; pages are
+checked for what a user sees, and the database for what was written.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from tests.conftest import ROOT, database_url
+
+# Playwright's sync API runs an event loop in the test's thread; the ORM calls tests make between
+# page actions are still synchronous, so Django's async-safety check must not refuse them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "browser-test-Pa55word"
+ARTIFACTS = ROOT / "test-artifacts"
+WORKER_READY_SECONDS = 60
+
+# Settings a worker must share with the live server to see the same jobs, files and lease.
+SHARED_SETTINGS = {
+    "IMPORT_LOCK_LEASE_SECONDS": "IMPORT_LOCK_LEASE_SECONDS",
+    "IMPORT_HEARTBEAT_SECONDS": "IMPORT_HEARTBEAT_SECONDS",
+    "IMPORT_BATCH_ROWS": "IMPORT_BATCH_ROWS",
+    "IMPORT_MAX_UPLOAD_BYTES": "IMPORT_MAX_UPLOAD_BYTES",
+    "IMPORT_MAX_ROWS": "IMPORT_MAX_ROWS",
+    "IMPORT_MAX_STORED_ERRORS": "IMPORT_MAX_STORED_ERRORS",
+    "MEDIA_ROOT": "LMS_MEDIA_ROOT",
+    "TIME_ZONE": "LMS_TIME_ZONE",
+}
+
+
+def _require_browser() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. Run `make test` (its "
+            f"scripts/services.sh installs it) or `apt-get install chromium`.",
+            pytrace=False,
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "The Python package playwright is missing: run `make install` (it is in requirements.txt).", pytrace=False
+        )
+
+
+# -- the live server ---------------------------------------------------------------------------------
+@pytest.fixture
+def live_url(live_server) -> str:
+    return live_server.url
+
+
+# -- real Celery workers -----------------------------------------------------------------------------
+class Worker:
+    """One `celery worker` process group; its output goes to a log file under the test's tmp dir."""
+
+    def __init__(self, env: dict, log_path: Path, concurrency: int):
+        self.log_path = log_path
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "lms_import",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "-n",
+                self.name,
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() takes the pool children too
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = WORKER_READY_SECONDS) -> "Worker":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The Celery worker exited with {self.process.returncode}:\n{self.log()}")
+            if " ready." in self.log():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"The Celery worker was not ready after {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a crashed machine would."""
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGQUIT)  # cold shutdown: do not wait for a running import
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self._signal_group(signal.SIGKILL)  # pool children that outlived their parent
+        self._log.close()
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def worker_environment(extra: dict | None = None) -> dict:
+    """The environment of a worker bound to the test database, broker, media root and importer settings."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env["DJANGO_SETTINGS_MODULE"] = "lms_import.settings"
+    env["DATABASE_URL"] = database_url(connection.settings_dict)
+    env["CELERY_BROKER_URL"] = django_settings.CELERY_BROKER_URL
+    env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    env["PYTHONUNBUFFERED"] = "1"
+    for setting, variable in SHARED_SETTINGS.items():
+        env[variable] = str(getattr(django_settings, setting))
+    env.update({key: str(value) for key, value in (extra or {}).items()})
+    return env
+
+
+def broker_purge() -> None:
+    """Drop messages left by earlier tests (queued, or unacknowledged by a killed worker)."""
+    from lms_import.celery import app
+
+    app.control.purge()
+    if django_settings.CELERY_BROKER_URL.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(django_settings.CELERY_BROKER_URL).delete("unacked", "unacked_index", "unacked_mutex")
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):
+    """start_worker(concurrency=1, env=None) -> a ready Worker; all are stopped at teardown."""
+    if django_settings.CELERY_BROKER_URL.startswith("filesystem") or django_settings.DATABASES["default"][
+        "ENGINE"
+    ].endswith("sqlite3"):
+        pytest.fail("Worker tests need PostgreSQL and Redis: set DATABASE_URL and CELERY_BROKER_URL (make test does).")
+    started: list[Worker] = []
+
+    def start(concurrency: int = 1, env: dict | None = None) -> Worker:
+        if not started:
+            broker_purge()
+        worker = Worker(worker_environment(env), tmp_path / f"worker-{len(started) + 1}.log", concurrency)
+        started.append(worker)
+        return worker.wait_ready()
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(start_worker) -> Worker:
+    return start_worker()
+
+
+# -- Chromium ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _chromium():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.browser_test_failed = report.failed
+    return report
+
+
+@pytest.fixture
+def browser_page(_chromium, request):
+    context = _chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    if getattr(request.node, "browser_test_failed", False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name[:120]}.png"), full_page=True)
+        except Exception:  # the page may be gone; the failure itself is what matters
+            pass
+    context.close()
+
+
+# -- users and logging in ----------------------------------------------------------------------------
+def _user(username: str, **fields):
+    user = get_user_model().objects.create(username=username, email=f"{username}@example.org", **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def admin_user(transactional_db):
+    return _user("admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_user(transactional_db):
+    user = _user("importer")
+    user.user_permissions.add(Permission.objects.get(codename="import_course_records"))
+    return user
+
+
+@pytest.fixture
+def plain_user(transactional_db):
+    return _user("learner")
+
+
+@pytest.fixture
+def login(live_url):
+    """login(page, user_or_username, password=PASSWORD): through the real login form; lands on /import/."""
+
+    def log_in(page, user, password: str = PASSWORD) -> None:
+        username = user if isinstance(user, str) else user.get_username()
+        page.goto(f"{live_url}/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state()
+        if "/accounts/login/" in page.url:
+            raise AssertionError(f"Logging in as {username} failed: {page.inner_text('main')[:500]}")
+
+    return log_in
