@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "enrollments"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("reports/pars/", views.pars_report_page, name="pars-report"),
+    path("reports/pars/learners.csv", views.pars_learners_csv, name="pars-learners-csv"),
+    path("certificates/", views.certificate_list, name="certificate-list"),
+    path("certificates/<int:pk>/", views.certificate_page, name="certificate"),
+    path("certificates/<int:pk>/pdf/", views.certificate_pdf_download, name="certificate-pdf"),
+]

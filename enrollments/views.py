@@ -1,0 +1,158 @@
+"""The PARS report and certificates (SPEC §9, §10): thin views over enrollments.pars and .certificates."""
+
+import re
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from courses.models import Course
+
+from .certificates import (
+    HOW_TO_GET_ONE,
+    REFUSED_SHELL,
+    certificate_for,
+    certificate_pdf,
+    certificate_refusal,
+)
+from .models import Enrollment
+from .pars import LEFT_OUT_REASONS, NOT_COUNTED, OTHER_NOT_IN_FILE, pars_report
+
+
+def can_see_pars(user) -> bool:
+    """PARS holds learners' dates of birth and license numbers: site admins and whoever may view enrollments."""
+    return user.is_active and (user.is_superuser or user.has_perm("enrollments.view_enrollment"))
+
+
+class ParsFilterForm(forms.Form):
+    activity = forms.ChoiceField(label="Activity", required=False)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ids = (
+            Course.objects.filter(kind=Course.KIND_COURSE)
+            .exclude(pars_activity_id="")
+            .order_by("pars_activity_id")
+            .values_list("pars_activity_id", flat=True)
+            .distinct()
+        )
+        self.fields["activity"].choices = [("", "All activities")] + [(i, i) for i in ids]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError("The period's start is after its end.")
+        return data
+
+    def report_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "activity": data.get("activity") or None,
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }
+
+
+def _pars_form(request: HttpRequest) -> ParsFilterForm:
+    if not can_see_pars(request.user):
+        raise PermissionDenied("The PARS report is for site admins.")
+    return ParsFilterForm(request.GET)
+
+
+@login_required
+@require_GET
+def pars_report_page(request: HttpRequest) -> HttpResponse:
+    form = _pars_form(request)
+    report = pars_report(**form.report_kwargs()) if form.is_valid() else None
+    return render(
+        request,
+        "enrollments/pars_report.html",
+        {
+            "form": form,
+            "report": report,
+            "left_out_reasons": LEFT_OUT_REASONS,
+            "not_counted_reason": NOT_COUNTED,
+            "other_reason": OTHER_NOT_IN_FILE,
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def pars_learners_csv(request: HttpRequest) -> HttpResponse:
+    form = _pars_form(request)
+    if not form.is_valid():
+        raise Http404("Correct the report's filters first.")
+    kwargs = form.report_kwargs()
+    report = pars_report(**kwargs)
+    which = re.sub(r"[^A-Za-z0-9_-]", "", kwargs["activity"] or "") or "all"
+    name = f"pars-learners-{which}-{timezone.localdate():%Y%m%d}.csv"
+    # UTF-8 with a BOM, like the error report: a spreadsheet then shows accented names correctly.
+    response = HttpResponse(("\ufeff" + report.csv_text()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# -- certificates --------------------------------------------------------------------------------------
+def _enrollment_for(request: HttpRequest, pk: int) -> Enrollment:
+    enrollment = get_object_or_404(Enrollment.objects.select_related("course", "user"), pk=pk)
+    if enrollment.user_id != request.user.pk and not request.user.is_superuser:
+        raise PermissionDenied("You can only see your own certificates.")
+    return enrollment
+
+
+def _refusal(enrollment: Enrollment) -> str | None:
+    return certificate_refusal(
+        course_kind=enrollment.course.kind,
+        certificate_enabled=enrollment.course.certificate_enabled,
+        complete=enrollment.complete,
+        source=enrollment.source,
+    )
+
+
+@login_required
+@require_GET
+def certificate_list(request: HttpRequest) -> HttpResponse:
+    enrollments = Enrollment.objects.filter(user=request.user, complete=True).select_related("course")
+    rows = [(e, _refusal(e)) for e in enrollments.order_by("-date_completed", "-id")]
+    return render(request, "enrollments/certificate_list.html", {"rows": rows})
+
+
+@login_required
+@require_GET
+def certificate_page(request: HttpRequest, pk: int) -> HttpResponse:
+    enrollment = _enrollment_for(request, pk)
+    refusal = _refusal(enrollment)
+    certificate = certificate_for(enrollment)
+    return render(
+        request,
+        "enrollments/certificate.html",
+        {
+            "enrollment": enrollment,
+            "refusal": refusal,
+            "how_to": HOW_TO_GET_ONE if refusal == REFUSED_SHELL else "",
+            "certificate": certificate,
+            "completed_text": certificate.completed_text(timezone.get_current_timezone()),
+        },
+    )
+
+
+@login_required
+@require_GET
+def certificate_pdf_download(request: HttpRequest, pk: int) -> HttpResponse:
+    enrollment = _enrollment_for(request, pk)
+    refusal = _refusal(enrollment)
+    if refusal:
+        raise Http404(refusal)
+    pdf = certificate_pdf(certificate_for(enrollment), timezone.get_current_timezone())
+    course = re.sub(r"[^A-Za-z0-9_-]", "", enrollment.course.external_course_id) or "course"
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="certificate-{course}-{enrollment.pk}.pdf"'
+    return response
