@@ -150,7 +150,7 @@ class ImportLock(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what to an import: unlocks, lock takeovers, confirmations and reverts."""
+    """Who did what: uploads, confirmations, unlocks, lock takeovers, reverts, and changes made in the admin."""
 
     class Action(models.TextChoices):
         UPLOAD = "upload", "Upload"
@@ -160,6 +160,11 @@ class AuditEvent(models.Model):
         UNLOCK = "unlock", "Unlock"
         TAKEOVER = "takeover", "Stale lock taken over"
         REVERT = "revert", "Revert"
+        # Changes made in the Django admin (forms, actions, django-import-export imports).
+        ADMIN_ADD = "admin_add", "Admin: added"
+        ADMIN_CHANGE = "admin_change", "Admin: changed"
+        ADMIN_DELETE = "admin_delete", "Admin: deleted"
+        ADMIN_IMPORT = "admin_import", "Admin: imported a spreadsheet"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
