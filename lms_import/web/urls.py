@@ -2,8 +2,19 @@ from django.urls import path
 
 from lms_import import revert_views
 
+from . import views
+
 app_name = "lms_import"
 
 urlpatterns = [
+    path("import/", views.import_home, name="home"),
+    path("import/course-records/", views.course_records, name="course-records"),
+    path("import/course-records/history/", views.job_history, name="history"),
+    path("import/course-records/holding/", views.holding, name="holding"),
+    path("import/course-records/unlock/", views.unlock, name="unlock"),
+    path("import/jobs/<int:pk>/", views.job_detail, name="job"),
+    path("import/jobs/<int:pk>/progress/", views.job_progress, name="job-progress"),
+    path("import/jobs/<int:pk>/error-report/", views.job_error_report, name="job-error-report"),
     path("import/jobs/<int:pk>/revert/", revert_views.job_revert, name="job-revert"),
+    path("courses/<path:external_course_id>/import/", views.course_records, name="course-import"),
 ]

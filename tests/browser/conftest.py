@@ -28,6 +28,8 @@ Fixtures
     staff_user      "importer", holding lms_import.import_course_records
     plain_user      "learner", logged in but without the permission
     PASSWORD        every fixture user's password (import it: `from tests.browser.conftest import PASSWORD`)
+    screenshot      screenshot(page, name): saves test-artifacts/<name>.png; with LMS_SCREENSHOTS=1 also
+                    docs/screenshots/<name>.png, the README's pictures (a plain function, import it)
 
 The worker is a separate process, so tests using it need `django_db(transaction=True)`; pages are
 checked for what a user sees, and the database for what was written.
@@ -64,6 +66,7 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "browser-test-Pa55word"
 ARTIFACTS = ROOT / "test-artifacts"
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 WORKER_READY_SECONDS = 60
 
 # Settings a worker must share with the live server to see the same jobs, files and lease.
@@ -257,6 +260,17 @@ def browser_page(_chromium, request):
         except Exception:  # the page may be gone; the failure itself is what matters
             pass
     context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """A picture of the page as the user sees it; the README's copies are refreshed with LMS_SCREENSHOTS=1."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("LMS_SCREENSHOTS") == "1":
+        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(README_SCREENSHOTS / f"{name}.png"), full_page=True)
+    return path
 
 
 # -- users and logging in ----------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""The forms of the web workflow: upload, confirm (with the auto-complete acknowledgment) and unlock."""
+
+from pathlib import PurePath
+
+from django import forms
+
+from courses.models import Course
+from lms_import.importer.findings import F_NOT_CSV, F_TOO_LARGE
+from lms_import.models import ImportJob
+
+CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+# What an admin uploads by mistake, recognised from its first bytes (the worker checks the rest).
+NOT_CSV_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{\\rtf", "a rich-text document"),
+)
+SAVE_AS_CSV = "In Excel use File → Save As → 'CSV UTF-8 (Comma delimited)' and upload the .csv file."
+
+
+def too_large_message(size: int, limit: int) -> str:
+    return f"{F_TOO_LARGE}: The file is about {size:,} bytes; the limit is {limit:,}. Split it into smaller files."
+
+
+class CourseChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, course: Course) -> str:
+        return f"{course.external_course_id} — {course.title}"
+
+
+class UploadForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file",
+        help_text="First line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252.",
+    )
+    importer = forms.ChoiceField(
+        label="Importer",
+        choices=ImportJob.Importer.choices,
+        initial=ImportJob.Importer.COURSE,
+        help_text="Course-level: records of one course, counted in PARS. Global (legacy): every row names its "
+        "course; unknown courses become course shells; never in PARS.",
+    )
+    course = CourseChoiceField(
+        label="Course",
+        queryset=Course.objects.filter(kind=Course.KIND_COURSE).order_by("external_course_id"),
+        to_field_name="external_course_id",
+        required=False,
+        empty_label="— choose a course —",
+        help_text="Needed by the course-level importer.",
+    )
+    skip_invalid = forms.BooleanField(
+        label="Skip invalid rows",
+        required=False,
+        help_text="Import the valid rows and leave the invalid ones out (they are all in the error report).",
+    )
+    create_accounts = forms.BooleanField(
+        label="Create accounts for unknown learners",
+        required=False,
+        help_text="Otherwise their rows wait in the holding table until the account exists.",
+    )
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data["csv_file"]
+        name = PurePath(upload.name).name
+        head = upload.read(16)
+        upload.seek(0)
+        for signature, what in NOT_CSV_SIGNATURES:
+            if head.startswith(signature):
+                raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file. {SAVE_AS_CSV}")
+        if not name.lower().endswith(CSV_EXTENSIONS):
+            raise forms.ValidationError(
+                f"{F_NOT_CSV}: {name} is not a CSV file; upload a file ending in .csv (or .txt, .tsv). {SAVE_AS_CSV}"
+            )
+        if upload.size == 0:
+            raise forms.ValidationError("F_EMPTY: The file is empty. Export the course records again and upload it.")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if data.get("importer") == ImportJob.Importer.COURSE and not data.get("course"):
+            self.add_error("course", "Choose the course to import into: the course-level importer needs one.")
+        if data.get("importer") == ImportJob.Importer.GLOBAL:
+            data["course"] = None  # every row names its own course
+        return data
+
+
+class ConfirmForm(forms.Form):
+    acknowledge = forms.BooleanField(required=False)
+
+
+class UnlockForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason (for the audit log)", required=False, max_length=500, widget=forms.TextInput()
+    )

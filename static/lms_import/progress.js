@@ -1,0 +1,42 @@
+// The job page's progress bar: poll the job's progress and reload the page when the job moves on
+// (validated, imported, failed) or is found lost. Without JavaScript the page refreshes itself instead.
+(function () {
+  "use strict";
+  var box = document.getElementById("job-progress");
+  if (!box) { return; }
+  var url = box.getAttribute("data-progress-url");
+  var status = box.getAttribute("data-status");
+  var lost = box.getAttribute("data-lost") === "1";
+  var bar = document.getElementById("progress-bar");
+  var text = document.getElementById("progress-text");
+  var delay = 500;
+
+  function show(data) {
+    bar.max = Math.max(data.total, 1);
+    bar.value = data.done;
+    bar.textContent = data.percent + "%";
+    text.textContent = data.done + " of " + data.total + " rows (" + data.percent + "%)";
+  }
+
+  function poll() {
+    fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (data) {
+        if (data.status !== status || data.lost !== lost) {
+          window.location.reload();
+          return;
+        }
+        show(data);
+        delay = 500;
+        window.setTimeout(poll, delay);
+      })
+      .catch(function () {
+        delay = Math.min(delay * 2, 5000);  // the server restarts, the network blips: keep trying, slower
+        window.setTimeout(poll, delay);
+      });
+  }
+  window.setTimeout(poll, delay);
+})();
