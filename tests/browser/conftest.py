@@ -23,6 +23,9 @@ Fixtures
                     process group (a crashed machine); Worker.log() is its output so far.
     browser_page    a fresh Playwright page (own context, downloads accepted) in headless /usr/bin/chromium;
                     on a failed test its screenshot is saved under test-artifacts/
+    new_page        new_page(**context_options) -> another page in a context of its own: a second user
+                    at the same time, or java_script_enabled=False
+    chromium        the session's Playwright Browser
     login           login(page, user_or_username, password=PASSWORD): logs in through /accounts/login/
     admin_user      a site admin (superuser) "admin"
     staff_user      "importer", holding lms_import.import_course_records
@@ -68,6 +71,7 @@ PASSWORD = "browser-test-Pa55word"
 ARTIFACTS = ROOT / "test-artifacts"
 README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 WORKER_READY_SECONDS = 60
+VIEWPORT = {"width": 1280, "height": 900}
 
 # Settings a worker must share with the live server to see the same jobs, files and lease.
 SHARED_SETTINGS = {
@@ -207,11 +211,10 @@ def start_worker(transactional_db, tmp_path):
         "ENGINE"
     ].endswith("sqlite3"):
         pytest.fail("Worker tests need PostgreSQL and Redis: set DATABASE_URL and CELERY_BROKER_URL (make test does).")
+    broker_purge()
     started: list[Worker] = []
 
     def start(concurrency: int = 1, env: dict | None = None) -> Worker:
-        if not started:
-            broker_purge()
         worker = Worker(worker_environment(env), tmp_path / f"worker-{len(started) + 1}.log", concurrency)
         started.append(worker)
         return worker.wait_ready()
@@ -228,7 +231,7 @@ def worker(start_worker) -> Worker:
 
 # -- Chromium ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def _chromium():
+def chromium():
     _require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -248,18 +251,36 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def browser_page(_chromium, request):
-    context = _chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    yield page
-    if getattr(request.node, "browser_test_failed", False):
-        ARTIFACTS.mkdir(exist_ok=True)
-        try:
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name[:120]}.png"), full_page=True)
-        except Exception:  # the page may be gone; the failure itself is what matters
-            pass
-    context.close()
+def browser_page(new_page):
+    return new_page()
+
+
+@pytest.fixture
+def new_page(chromium, request):
+    """new_page(**context_options) -> a page in a context of its own (java_script_enabled=False, say)."""
+    contexts = []
+
+    def open_page(**options):
+        context = chromium.new_context(**({"accept_downloads": True, "viewport": VIEWPORT} | options))
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        return page
+
+    yield open_page
+    for number, context in enumerate(contexts):
+        _save_failure_screenshot(request, context, number)
+        context.close()
+
+
+def _save_failure_screenshot(request, context, number: int) -> None:
+    if not getattr(request.node, "browser_test_failed", False) or not context.pages:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        context.pages[-1].screenshot(path=str(ARTIFACTS / f"{request.node.name[:110]}-{number}.png"), full_page=True)
+    except Exception:  # the page may be gone; the failure itself is what matters
+        pass
 
 
 def screenshot(page, name: str) -> Path:
@@ -274,6 +295,12 @@ def screenshot(page, name: str) -> Path:
 
 
 # -- users and logging in ----------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every browser test logs in; a slow key-derivation hash per login would only slow the suite.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username: str, **fields):
     user = get_user_model().objects.create(username=username, email=f"{username}@example.org", **fields)
     user.set_password(PASSWORD)
