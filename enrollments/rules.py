@@ -19,6 +19,7 @@ from lms_import.importer.findings import (
 TRUE = frozenset({"1", "yes", "true", "y"})
 FALSE = frozenset({"0", "no", "false", "n"})
 CATEGORIES = {"physician": "physician", "1": "physician", "other": "other", "0": "other"}
+FLAGS = dict.fromkeys(TRUE, True) | dict.fromkeys(FALSE, False)
 
 # Deliberately plain: one @, no spaces, a dot in the domain. Cheap enough for a million rows,
 # strict enough to catch what spreadsheets do to addresses (spaces, two @, a trailing comma).
@@ -56,12 +57,7 @@ def learner_check(*, external_user_id: str, email: str, line: int) -> list[Findi
 
 
 def flag_parse(value: str) -> bool | None:
-    lowered = value.lower()
-    if lowered in TRUE:
-        return True
-    if lowered in FALSE:
-        return False
-    return None
+    return FLAGS.get(value.lower())
 
 
 def complete_parse(value: str, line: int) -> tuple[bool, list[Finding]]:

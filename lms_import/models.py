@@ -117,6 +117,16 @@ class ImportJob(models.Model):
         )
 
     @property
+    def progress(self) -> tuple[int, int]:
+        """(rows done, rows expected): while importing, the lock row has the live figures."""
+        if self.status == self.Status.IMPORTING:
+            live = ImportLock.objects.filter(job=self, token__gt="")
+            lock = live.values_list("progress_done", "progress_total").first()
+            if lock:
+                return lock
+        return self.progress_done, self.progress_total
+
+    @property
     def validate_seconds(self) -> float | None:
         if self.validate_started_at and self.validate_finished_at:
             return (self.validate_finished_at - self.validate_started_at).total_seconds()
@@ -140,6 +150,10 @@ class ImportLock(models.Model):
     token = models.CharField(max_length=64, blank=True)
     acquired_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The running apply's progress lives here, not on the job: every row the apply writes references the
+    # job row, and updating that row under the apply's foreign-key locks doubles the cost of the commit.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.scope} lock ({'held' if self.token else 'free'})"

@@ -12,7 +12,9 @@ One pass over the file does read → check → plan → apply in batches (lms_im
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,14 +154,36 @@ class Pulse:
 
     def beat(self) -> None:
         try:
-            if self.token and not lock_heartbeat(token=self.token):
-                self.lost = True
-            ImportJob.objects.filter(pk=self.job_id).update(
-                progress_done=self.done, progress_total=max(self.total, self.done), heartbeat_at=Now()
-            )
+            done, total = self.done, max(self.total, self.done)
+            if self.token:
+                # During an apply, progress goes to the lock row with the heartbeat (see ImportLock).
+                if not lock_heartbeat(token=self.token, progress=(done, total)):
+                    self.lost = True
+            else:
+                ImportJob.objects.filter(pk=self.job_id).update(
+                    progress_done=done, progress_total=total, heartbeat_at=Now()
+                )
         except Exception:  # a missed beat is retried; the lease is many beats long
             log.warning("import pulse for job %s failed", self.job_id, exc_info=True)
             close_old_connections()
+
+
+class Stopwatch:
+    """Seconds spent per stage of a pass, for the log (operators tuning a slow import look here first)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
 
 
 # -- one pass over the file ------------------------------------------------------------------------
@@ -245,19 +269,29 @@ def _run_pass(job: ImportJob, course: CourseInfo | None, source: CsvSource, *, w
         report = ErrorReport(source.header, keep=settings.IMPORT_MAX_STORED_ERRORS)
         waiting = write and PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).exists()
         stopped = False
+        clock = Stopwatch()
         try:
-            for batch in _batches(source, settings.IMPORT_BATCH_ROWS):
+            batches = _batches(source, settings.IMPORT_BATCH_ROWS)
+            while True:
+                with clock("read"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
                 if pulse.lost:
                     raise LockLost("The import was unlocked or taken over while it ran; nothing was committed.")
-                checked = checker.check_batch(batch)
-                report.add(checked)
+                with clock("check"):
+                    checked = checker.check_batch(batch)
+                    report.add(checked)
                 stopped = stopped or (write and checker.totals.invalid > 0 and not job.skip_invalid)
                 if not stopped:
-                    new_accounts = planner.plan_batch([c.row for c in checked if c.valid])
-                    planner.writer.flush()
-                    if waiting and new_accounts:
-                        pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+                    with clock("plan"):
+                        new_accounts = planner.plan_batch([c.row for c in checked if c.valid])
+                    with clock("write"):
+                        planner.writer.flush()
+                        if waiting and new_accounts:
+                            pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
                 pulse.progress(batch[-1][0] - 1)
+            log.info("import job %s (%s rows): %s", job.pk, checker.totals.rows, clock)
         except BaseException:
             report.discard()
             raise
@@ -445,6 +479,7 @@ def import_job_apply(
                             cursor.execute("SET LOCAL enable_seqscan = off")
                     result = _run_pass(job, course, source, write=True, pulse=pulse)
                     _record(job, result, written=True)
+                    commit_started = time.perf_counter()
                     if result.stopped:
                         raise _RowErrors()
                     if job.blocking_auto_complete:
@@ -460,6 +495,7 @@ def import_job_apply(
                         job=job,
                         details={"enrollments": job.created_enrollments, "credits": job.created_credits},
                     )
+                log.info("import job %s committed in %.2f s", job.pk, time.perf_counter() - commit_started)
             except _RowErrors:
                 _apply_refused(
                     job,

@@ -242,3 +242,33 @@ def test_manage_py_subprocess_exit_codes(course, learner, write_csv, tmp_path):
     assert missing.returncode == 2 and "not a readable file" in missing.stderr
     assert no_course.returncode == 2
     assert Enrollment.objects.count() == 1
+
+
+def test_new_learners_and_shells_spanning_batches_are_created_once(credit_types, write_csv, settings):
+    """Rows of one new learner (and one new shell) in different batches: the apply must not see its own writes
+    as records that existed before."""
+    settings.IMPORT_BATCH_ROWS = 2
+    header = ["external_user_id", "external_email", "external_course_id", "title", "complete", "date_completed"]
+    header += ["credit_type", "credits"]
+    rows = [
+        ["N-1", "noor@example.org", "OLD-1", "Old one", "1", "2019-03-02", "ama_pra_1", "1.00"],
+        ["N-2", "sam@example.org", "OLD-1", "Old one", "1", "2019-03-02", "ama_pra_1", "1.00"],
+        ["N-1", "noor@example.org", "OLD-1", "Old one", "1", "2019-03-02", "ancc", "2.00"],
+        ["N-1", "noor@example.org", "OLD-2", "Old two", "1", "2019-04-02", "ancc", "2.00"],
+        ["N-2", "sam@example.org", "OLD-1", "Old one", "1", "2019-03-02", "ancc", "2.00"],
+    ]
+    path = write_csv(rows, header=header)
+
+    dry = json.loads(run_cli(path, "--global", "--create-accounts", "--dry-run", "--format", "json")[1])
+    code, out, _ = run_cli(path, "--global", "--create-accounts", "--format", "json")
+
+    result = json.loads(out)
+    assert code == 0, result
+    expected = {"enrollments": 3, "credits": 5, "pending": 0, "accounts": 2, "shells": 2}
+    assert result["created"] == expected and dry["created"] == expected
+    assert User.objects.count() == 2 and Course.objects.filter(kind="shell").count() == 2
+    noor = User.objects.get(email="noor@example.org")
+    assert sorted(Enrollment.objects.filter(user=noor).values_list("course__external_course_id", flat=True)) == [
+        "OLD-1",
+        "OLD-2",
+    ]

@@ -6,17 +6,30 @@ unique constraints stay on. Elsewhere (the SQLite of the zero-setup run) the sam
 with executemany. The counting writer of a dry run writes nothing.
 """
 
+import csv
+import functools
 import io
-from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import CharField, TextField
+from psycopg2.extras import execute_values
 
 from courses.models import Course
 from credits.models import CreditAward
 from enrollments.models import Enrollment, LearnerProfile, PendingRecord
 
 from .lookups import PROFILE_FIELDS
+
+
+@functools.cache
+def _not_null_text_columns(table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    models = [get_user_model(), LearnerProfile, Course, Enrollment, CreditAward, PendingRecord]
+    model = next(m for m in models if m._meta.db_table == table)
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    return tuple(c for c in columns if isinstance(fields[c], (CharField, TextField)) and not fields[c].null)
 
 
 def _tables() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -178,19 +191,6 @@ class CountingWriter(Writer):
         pass
 
 
-def _copy_text(value) -> str:
-    if value is None:
-        return "\\N"
-    kind = type(value)
-    if kind is str:
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if kind is bool:
-        return "t" if value else "f"
-    return str(value)
-
-
 class CopyWriter(Writer):
     """PostgreSQL: COPY per table per batch; ids reserved from the sequences."""
 
@@ -205,11 +205,25 @@ class CopyWriter(Writer):
             return [r[0] for r in cursor.fetchall()]
 
     def _write(self, table: str, rows: list[tuple]) -> None:
+        # CSV written by the csv module (C): None and "" both become an empty field, which COPY reads as
+        # NULL except in the NOT NULL text columns named in FORCE_NOT_NULL, where it is "".
         name, columns = self.tables[table]
-        text = "\n".join("\t".join(map(_copy_text, row)) for row in rows)
-        buffer = io.StringIO(text + "\n")
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        buffer.seek(0)
+        forced = _not_null_text_columns(name, columns)
+        options = f", FORCE_NOT_NULL ({', '.join(forced)})" if forced else ""
+        sql = f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})"
         with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(f"COPY {name} ({', '.join(columns)}) FROM STDIN", buffer)
+            cursor.cursor.copy_expert(sql, buffer)
+
+    def _fill_profiles(self, rows: list[tuple]) -> None:
+        fields = ", ".join(PROFILE_FIELDS)
+        sets = ", ".join(f"{f} = CASE WHEN p.{f} = '' THEN v.{f} ELSE p.{f} END" for f in PROFILE_FIELDS)
+        table = LearnerProfile._meta.db_table
+        sql = f"UPDATE {table} AS p SET {sets} FROM (VALUES %s) AS v({fields}, user_id) WHERE p.user_id = v.user_id"
+        with connection.cursor() as cursor:
+            execute_values(cursor.cursor, sql, rows, page_size=5000)
 
 
 class InsertWriter(Writer):
@@ -240,9 +254,6 @@ class InsertWriter(Writer):
 
 
 def _adapt(ops, value):
-    from datetime import date, datetime
-    from decimal import Decimal
-
     if isinstance(value, datetime):
         return ops.adapt_datetimefield_value(value)
     if isinstance(value, date):
@@ -256,7 +267,3 @@ def writer_for_connection(*, dry_run: bool) -> Writer:
     if dry_run:
         return CountingWriter()
     return CopyWriter() if connection.vendor == "postgresql" else InsertWriter()
-
-
-def rows_count(rows: Iterable) -> int:
-    return sum(1 for _ in rows)

@@ -15,6 +15,8 @@ from decimal import Decimal
 from courses.rules import course_ref_check, shell_title_check
 from credits.rules import credit_check
 from enrollments.rules import (
+    CATEGORIES,
+    FLAGS,
     attended_parse,
     category_parse,
     complete_parse,
@@ -22,12 +24,13 @@ from enrollments.rules import (
     date_parse,
     dates_check,
     dob_check,
+    email_check,
     learner_check,
     when_parse,
 )
 
 from . import lookups
-from .columns import BY_NAME, Header
+from .columns import BY_NAME, COLUMNS, Header
 from .findings import (
     E_ALREADY_ENROLLED,
     E_ALREADY_PENDING,
@@ -44,6 +47,8 @@ from .findings import (
 from .lookups import CourseInfo, Learner
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DOB_MONTHS = frozenset({str(n) for n in range(1, 13)} | {f"{n:02d}" for n in range(1, 13)})
+DOB_DAYS = frozenset({str(n) for n in range(1, 32)} | {f"{n:02d}" for n in range(1, 32)})
 _MASK48 = (1 << 48) - 1
 
 COLUMN_COUNT = (
@@ -169,11 +174,19 @@ class LearnerRegistry:
         self._by_key: dict[int, int] = {}
         self.count = 0
 
-    def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
-        """(order, first row of this learner, identity conflict, profile differs from the first row)."""
+    @staticmethod
+    def _keys(row: Row) -> list[int]:
         keys = [hash("x:" + row.external_user_id)] if row.external_user_id else []
         if row.email:
             keys.append(hash("e:" + row.email))
+        return keys
+
+    def knows(self, row: Row) -> bool:
+        return any(key in self._by_key for key in self._keys(row))
+
+    def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
+        """(order, first row of this learner, identity conflict, profile differs from the first row)."""
+        keys = self._keys(row)
         identity = hash((row.external_user_id, row.email, "identity")) & _MASK48
         profile = hash(row.profile) & _MASK48
         for key in keys:
@@ -250,8 +263,13 @@ class Checker:
     ):
         self.header = header
         self.width = len(header.raw)
-        self.pairs = [(name, position) for name, position in header.index.items()]
-        self.limits = {name: BY_NAME[name].max_length for name in header.index}
+        # Every column in a fixed order, with its position in this file's rows (-1: not in the file).
+        self.names = [column.name for column in COLUMNS]
+        self.positions = [header.index.get(name, -1) for name in self.names]
+        self.limit_list = [BY_NAME[name].max_length for name in self.names]
+        self._moments: dict[str, datetime] = {}
+        self._dates: dict[str, date] = {}
+        self._emails_ok: set[str] = set()
         self.names_by_position = {position: name for name, position in header.index.items()}
         self.importer_global = importer_global
         self.course = course
@@ -264,6 +282,9 @@ class Checker:
         self.create_accounts = create_accounts
         self.courses: dict[str, CourseInfo] = {course.external_course_id: course} if course else {}
         self.shells: dict[str, int] = {}
+        self.pending_waiting = lookups.pending_any(exclude_job=job_id)
+        self._credits_ok: dict[tuple, Decimal | None] = {}
+        self.absent: set[str] = set()
         self.learners = LearnerRegistry()
         self.enrollments = EnrollmentRegistry()
         self.totals = CheckTotals()
@@ -286,6 +307,8 @@ class Checker:
 
     # -- one row, no database ---------------------------------------------------------------
     def _parse(self, line: int, fields: list[str]) -> Checked:
+        """The row's values, parsed by the domain rules. The common case (a valid row) takes the fast path:
+        positional reads, cached dates and flags, and a rule function only where a value needs judging."""
         if len(fields) != self.width:
             message = COLUMN_COUNT.format(got=len(fields), want=self.width)
             value = ",".join(fields)[:200]
@@ -294,81 +317,132 @@ class Checker:
             return Checked(line, fields, None, self._controls(line, fields))
 
         findings: list[Finding] = []
-        raw: dict[str, str] = {}
-        for name, position in self.pairs:
-            value = fields[position].strip()
-            if len(value) > self.limits[name]:
-                message = TOO_LONG.format(column=name, length=len(value), limit=self.limits[name])
+        values = [fields[p].strip() if p >= 0 else "" for p in self.positions]
+        for name, limit, value in zip(self.names, self.limit_list, values, strict=True):
+            if len(value) > limit:
+                message = TOO_LONG.format(column=name, length=len(value), limit=limit)
                 findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
-            raw[name] = value
-        get = raw.get
+        (
+            ext,
+            email,
+            first_name,
+            last_name,
+            course_text,
+            title,
+            start_text,
+            end_text,
+            complete_text,
+            completed_text,
+            credit_type,
+            credits_text,
+            expiration_text,
+            attended_text,
+            category_text,
+            dob_month,
+            dob_day,
+            state,
+            license_id,
+            board,
+            board_id,
+        ) = values
 
-        ext, email = get("external_user_id", ""), get("external_email", "")
-        findings += learner_check(external_user_id=ext, email=email, line=line)
-        email = email.lower()
-        course_text = get("external_course_id", "")
-        findings += course_ref_check(line=line, value=course_text, chosen=self.chosen)
-        complete, found = complete_parse(get("complete", ""), line)
-        findings += found
+        if not ext and not email:
+            findings += learner_check(external_user_id=ext, email=email, line=line)
+        elif email:
+            if email not in self._emails_ok:
+                found = email_check(email, line)
+                if found:
+                    findings += found
+                elif len(self._emails_ok) < 4096:
+                    self._emails_ok.add(email)
+            email = email.lower()
+        if self.chosen is not None:
+            if course_text and course_text != self.chosen:
+                findings += course_ref_check(line=line, value=course_text, chosen=self.chosen)
+            course_text = self.chosen
+        elif not course_text:
+            findings += course_ref_check(line=line, value=course_text, chosen=None)
+        complete = FLAGS.get(complete_text.lower())
+        if complete is None:
+            complete, found = complete_parse(complete_text, line)
+            findings += found
 
-        moments = {}
-        for column in ("enrollment_start", "enrollment_end", "date_completed"):
-            value = get(column, "")
-            moment = None
-            if value:
-                moment = when_parse(value, self.zone)
-                if moment is None:
-                    findings.append(date_invalid(column, value, line))
-            moments[column] = moment
+        start = self._when(start_text, "enrollment_start", line, findings) if start_text else None
+        end = self._when(end_text, "enrollment_end", line, findings) if end_text else None
+        completed = self._when(completed_text, "date_completed", line, findings) if completed_text else None
         expiration = None
-        if value := get("credit_expiration", ""):
-            expiration = date_parse(value)
+        if expiration_text:
+            expiration = self._dates.get(expiration_text)
             if expiration is None:
-                findings.append(date_invalid("credit_expiration", value, line))
-        findings += dates_check(
-            line=line,
-            complete=complete,
-            start=moments["enrollment_start"],
-            end=moments["enrollment_end"],
-            completed=moments["date_completed"],
-            raw=raw,
-            now=self.now,
-        )
-        attended, found = attended_parse(get("attended", ""), line)
-        findings += found
-        category, found = category_parse(get("participant_category", ""), line)
-        findings += found
-        dob_month, dob_day = get("dob_month", ""), get("dob_day", "")
+                expiration = date_parse(expiration_text)
+                if expiration is None:
+                    findings.append(date_invalid("credit_expiration", expiration_text, line))
+                else:
+                    self._cache(self._dates, expiration_text, expiration)
+        if (
+            (complete and completed is None)
+            or (completed is not None and (completed > self.now or (start is not None and completed < start)))
+            or (start is not None and end is not None and end < start)
+        ):
+            raw = {"enrollment_start": start_text, "enrollment_end": end_text, "date_completed": completed_text}
+            findings += dates_check(
+                line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=self.now
+            )
+        attended = None
+        if attended_text:
+            attended = FLAGS.get(attended_text.lower())
+            if attended is None:
+                attended, found = attended_parse(attended_text, line)
+                findings += found
+        category = ""
+        if category_text:
+            category = CATEGORIES.get(category_text.lower(), "")
+            if not category:
+                category, found = category_parse(category_text, line)
+                findings += found
         if dob_month or dob_day:
-            findings += dob_check(month=dob_month, day=dob_day, line=line)
+            if not (dob_month in DOB_MONTHS and dob_day in DOB_DAYS):
+                findings += dob_check(month=dob_month, day=dob_day, line=line)
+            dob_month = dob_month.zfill(2) if dob_month else ""
+            dob_day = dob_day.zfill(2) if dob_day else ""
 
         row = Row(
-            line=line,
-            external_user_id=ext,
-            email=email,
-            first_name=get("first_name", ""),
-            last_name=get("last_name", ""),
-            course_text=self.chosen if self.chosen is not None else course_text,
-            title=get("title", ""),
-            enrollment_start=moments["enrollment_start"],
-            enrollment_end=moments["enrollment_end"],
-            complete=complete,
-            date_completed=moments["date_completed"],
-            attended=attended,
-            participant_category=category,
-            credit_type=get("credit_type", ""),
-            credits_text=get("credits", ""),
-            credit_expiration=expiration,
-            profile=(
-                dob_month.zfill(2) if dob_month else "",
-                dob_day.zfill(2) if dob_day else "",
-                get("licensing_state", ""),
-                get("license_id", ""),
-                get("certifying_board", ""),
-                get("board_id", ""),
-            ),
+            line,
+            ext,
+            email,
+            first_name,
+            last_name,
+            course_text,
+            title,
+            start,
+            end,
+            complete,
+            completed,
+            attended,
+            category,
+            credit_type,
+            credits_text,
+            expiration,
+            (dob_month, dob_day, state, license_id, board, board_id),
         )
         return Checked(line, fields, row, findings)
+
+    def _when(self, text: str, column: str, line: int, findings: list[Finding]) -> datetime | None:
+        moment = self._moments.get(text)
+        if moment is None:
+            moment = when_parse(text, self.zone)
+            if moment is None:
+                findings.append(date_invalid(column, text, line))
+                return None
+            self._cache(self._moments, text, moment)
+        return moment
+
+    @staticmethod
+    def _cache(cache: dict, key, value) -> None:
+        # Dates repeat a great deal in a file; the caches stay small whatever the file's size.
+        if len(cache) >= 20_000:
+            cache.clear()
+        cache[key] = value
 
     def _controls(self, line: int, fields: list[str]) -> list[Finding]:
         findings = []
@@ -382,10 +456,13 @@ class Checker:
 
     # -- courses: one query per batch for ids not seen before -------------------------------
     def _courses_resolve(self, checked: list[Checked]) -> None:
-        unseen = {c.row.course_text for c in checked if c.row and c.row.course_text not in self.courses}
+        unseen = {c.row.course_text for c in checked if c.row} - self.courses.keys() - self.absent
         unseen.discard("")
         if unseen:
-            self.courses.update(lookups.courses_find(unseen))
+            found = lookups.courses_find(unseen)
+            self.courses.update(found)
+            # Absent at first sight means a shell of this file, also once the apply has written it.
+            self.absent.update(unseen - found.keys())
         for item in checked:
             row = item.row
             if row is None or not row.course_text:
@@ -396,6 +473,10 @@ class Checker:
                 item.findings += shell_title_check(line=row.line, course_id=row.course_text, title=row.title)
                 course = CourseInfo(row.course_text, row.title, "shell", None, None, False)
             row.course = course
+            key = (course.key, row.credit_type, row.credits_text, row.complete)
+            if key in self._credits_ok:
+                row.credits = self._credits_ok[key]
+                continue
             credits, found = credit_check(
                 line=row.line,
                 credit_type=row.credit_type,
@@ -405,17 +486,23 @@ class Checker:
                 offers=course.offers,
             )
             row.credits = credits
-            item.findings += found
+            if found:
+                item.findings += found
+            elif len(self._credits_ok) < 10_000:
+                self._credits_ok[key] = credits
 
     # -- learners: one query by external id and one by e-mail per batch ---------------------
     def _learners_resolve(self, checked: list[Checked]) -> None:
-        rows = [c.row for c in checked if c.valid]
+        # A learner this file introduced stays this file's new learner in later batches, even once the
+        # apply has created their account in this transaction: the registry, not the database, decides.
+        knows = self.learners.knows
+        rows = [c.row for c in checked if c.valid and not knows(c.row)]
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
         by_email = lookups.learners_by_email({r.email for r in rows if r.email})
         for item in checked:
-            if not item.valid:
-                continue
             row = item.row
+            if row is None or row.learner is not None or item.findings or knows(row):
+                continue
             learner = by_ext.get(row.external_user_id) if row.external_user_id else None
             if learner is None and row.email:
                 candidates = by_email.get(row.email, ())
@@ -459,7 +546,7 @@ class Checker:
                     item.findings.append(Finding(E_ALREADY_ENROLLED, message, row.line, "", row.who))
 
         unknown = [c for c in checked if c.valid and not c.row.learner and c.row.course.id is not None]
-        if unknown:
+        if unknown and self.pending_waiting:
             waiting = lookups.pending_existing(
                 {c.row.email for c in unknown if c.row.email},
                 {c.row.external_user_id for c in unknown if c.row.external_user_id},

@@ -124,14 +124,23 @@ def lock_acquire(*, job: ImportJob, scope: str = SCOPE) -> str:
                 },
             )
         ImportLock.objects.filter(pk=lock.pk).update(
-            token=token, job=job, holder=job.created_by, acquired_at=Now(), heartbeat_at=Now()
+            token=token,
+            job=job,
+            holder=job.created_by,
+            acquired_at=Now(),
+            heartbeat_at=Now(),
+            progress_done=0,
+            progress_total=job.progress_total,
         )
     return token
 
 
-def lock_heartbeat(*, token: str, scope: str = SCOPE) -> bool:
-    """Refresh the heartbeat; False when the token no longer holds the lock."""
-    return bool(ImportLock.objects.filter(scope=scope, token=token).update(heartbeat_at=Now()))
+def lock_heartbeat(*, token: str, progress: tuple[int, int] | None = None, scope: str = SCOPE) -> bool:
+    """Refresh the heartbeat (and the apply's progress); False when the token no longer holds the lock."""
+    fields = {"heartbeat_at": Now()}
+    if progress is not None:
+        fields["progress_done"], fields["progress_total"] = progress
+    return bool(ImportLock.objects.filter(scope=scope, token=token).update(**fields))
 
 
 def lock_fence(*, token: str, scope: str = SCOPE) -> None:

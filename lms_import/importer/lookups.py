@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Exists, OuterRef
-from django.db.models.functions import Lower
 
 from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward, CreditType
@@ -72,7 +72,38 @@ def courses_find(external_ids: set[str]) -> dict[str, CourseInfo]:
     }
 
 
-def _learners(rows) -> list[Learner]:
+def _any(column: str, values) -> tuple[str, list]:
+    """`column = ANY(array)` on PostgreSQL (one parameter, however many values); IN (...) elsewhere."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", values
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "user": get_user_model()._meta.db_table,
+        "profile": LearnerProfile._meta.db_table,
+        "enrollment": Enrollment._meta.db_table,
+        "award": CreditAward._meta.db_table,
+        "pending": PendingRecord._meta.db_table,
+    }
+
+
+def _learners(where: str, params: list, *, join: str) -> list[Learner]:
+    t = _tables()
+    profile_columns = ", ".join(f"p.{f}" for f in PROFILE_FIELDS)
+    rows = _fetch(
+        f"SELECT u.id, u.username, u.email, p.id, p.external_user_id, {profile_columns} "
+        f"FROM {t['user']} u {join} JOIN {t['profile']} p ON p.user_id = u.id WHERE {where}",
+        params,
+    )
     return [
         Learner(
             user_id=uid,
@@ -85,29 +116,20 @@ def _learners(rows) -> list[Learner]:
     ]
 
 
-_LEARNER_COLUMNS = ("id", "username", "email", "learner_profile__id", "learner_profile__external_user_id") + tuple(
-    f"learner_profile__{f}" for f in PROFILE_FIELDS
-)
-
-
 def learners_by_external_id(external_ids: set[str]) -> dict[str, Learner]:
     if not external_ids:
         return {}
-    User = get_user_model()
-    rows = User.objects.filter(learner_profile__external_user_id__in=external_ids).values_list(*_LEARNER_COLUMNS)
-    return {learner.external_user_id: learner for learner in _learners(rows)}
+    where, params = _any("p.external_user_id", external_ids)
+    return {learner.external_user_id: learner for learner in _learners(where, params, join="")}
 
 
 def learners_by_email(emails: set[str]) -> dict[str, list[Learner]]:
     """E-mail (lowercased) -> every account with it; Django does not make e-mails unique."""
     if not emails:
         return {}
-    User = get_user_model()
-    rows = (
-        User.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=emails).values_list(*_LEARNER_COLUMNS)
-    )
+    where, params = _any("LOWER(u.email)", emails)
     found: dict[str, list[Learner]] = {}
-    for learner in _learners(rows):
+    for learner in _learners(where, params, join="LEFT"):
         found.setdefault(learner.email, []).append(learner)
     return found
 
@@ -118,18 +140,20 @@ def enrollments_existing(
     """(user, course) -> credit type ids already awarded, for enrollments this job did not write itself."""
     if not user_ids or not course_ids:
         return {}
+    t = _tables()
+    users, user_params = _any("e.user_id", user_ids)
+    courses, course_params = _any("e.course_id", course_ids)
+    rows = _fetch(
+        f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {t['enrollment']} e "
+        f"LEFT JOIN {t['award']} a ON a.enrollment_id = e.id "
+        f"WHERE {users} AND {courses} AND (e.import_job_id IS NULL OR e.import_job_id <> %s)",
+        user_params + course_params + [exclude_job or 0],
+    )
     found: dict[tuple[int, int], set[int]] = {}
-    enrollments = Enrollment.objects.filter(user_id__in=user_ids, course_id__in=course_ids)
-    if exclude_job is not None:
-        enrollments = enrollments.exclude(import_job_id=exclude_job)
-    for user_id, course_id in enrollments.values_list("user_id", "course_id"):
-        found[(user_id, course_id)] = set()
-    if found:
-        awards = CreditAward.objects.filter(enrollment__in=enrollments).values_list(
-            "enrollment__user_id", "enrollment__course_id", "credit_type_id"
-        )
-        for user_id, course_id, type_id in awards:
-            found[(user_id, course_id)].add(type_id)
+    for user_id, course_id, type_id in rows:
+        awarded = found.setdefault((user_id, course_id), set())
+        if type_id is not None:
+            awarded.add(type_id)
     return found
 
 
@@ -139,15 +163,17 @@ def pending_existing(
     """('e:'+email or 'x:'+external id, course id) of rows already waiting in the holding table."""
     if not course_ids or not (emails or external_ids):
         return set()
-    from django.db.models import Q
-
-    pending = PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING, course_id__in=course_ids).filter(
-        Q(email__in=emails) | Q(external_user_id__in=external_ids)
+    t = _tables()
+    by_email, email_params = _any("email", emails or [""])
+    by_ext, ext_params = _any("external_user_id", external_ids or [""])
+    courses, course_params = _any("course_id", course_ids)
+    rows = _fetch(
+        f"SELECT email, external_user_id, course_id FROM {t['pending']} WHERE status = 'pending' AND {courses} "
+        f"AND ({by_email} OR {by_ext}) AND (import_job_id IS NULL OR import_job_id <> %s)",
+        course_params + email_params + ext_params + [exclude_job or 0],
     )
-    if exclude_job is not None:
-        pending = pending.exclude(import_job_id=exclude_job)
     found = set()
-    for email, ext, course_id in pending.values_list("email", "external_user_id", "course_id"):
+    for email, ext, course_id in rows:
         if email:
             found.add(("e:" + email, course_id))
         if ext:
@@ -155,12 +181,13 @@ def pending_existing(
     return found
 
 
+def pending_any(*, exclude_job: int | None) -> bool:
+    """Is anything waiting in the holding table? If not, a whole file's worth of look-ups can be skipped."""
+    return PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).exclude(import_job_id=exclude_job).exists()
+
+
 def usernames_taken(names: set[str]) -> set[str]:
     if not names:
         return set()
-    return set(get_user_model().objects.filter(username__in=names).values_list("username", flat=True))
-
-
-def profiles_missing(user_ids: set[int]) -> set[int]:
-    have = set(LearnerProfile.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
-    return user_ids - have
+    where, params = _any("username", names)
+    return {row[0] for row in _fetch(f"SELECT username FROM {_tables()['user']} WHERE {where}", params)}
