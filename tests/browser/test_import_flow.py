@@ -207,3 +207,22 @@ def test_cancel_writes_nothing(live_url, worker, browser_page, login, staff_user
     expect(page.locator(".status").first).to_have_text("Cancelled")
     expect(page.get_by_role("button", name="Import")).to_have_count(0)
     assert job_shown(page).status == "cancelled" and Enrollment.objects.count() == 0
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
+def test_the_job_page_follows_the_worker_by_itself(
+    javascript, live_url, new_page, login, start_worker, staff_user, course, learner, tmp_path
+):
+    page = new_page(java_script_enabled=javascript)
+    path = tmp_path / "card101.csv"
+    path.write_text(csv_text([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "2.00"]]))
+    login(page, staff_user)
+    upload(page, live_url, path, course="CARD101")  # no worker yet: the job waits in the queue
+
+    expect(page.get_by_role("heading", name="Waiting for a worker to check the file…")).to_be_visible()
+    expect(page.locator("#progress-bar")).to_be_visible()
+    start_worker()
+
+    # With JavaScript the page polls and reloads itself; without, it refreshes every 2 s.
+    expect(page.get_by_role("heading", name="Preview")).to_be_visible()
+    expect(page.locator("#counts")).to_contain_text("Valid rows")
