@@ -258,7 +258,7 @@ def test_revert_page_confirms_then_reverts(course_job, superuser, client):
 
     text = page_text(confirm)
     assert confirm.status_code == 200
-    assert "Will be removed 2 enrollments 3 credits 0 pending 1 accounts 0 shells" in text
+    assert "Will be removed Enrollments 2 Credits 3 Pending 0 Accounts 1 Shells 0" in text
     assert "Nothing: no record of this import has changed since." in text
     assert Enrollment.objects.count() == 2  # GET changes nothing
 
@@ -266,7 +266,7 @@ def test_revert_page_confirms_then_reverts(course_job, superuser, client):
 
     text = page_text(done)
     assert f"Import #{course_job.pk} was reverted. Removed: 2 enrollments, 3 credits" in text
-    assert "This import was reverted on" in text and "Status: Reverted" in text
+    assert "This import was reverted on" in text and "Status Reverted" in text
     assert not Enrollment.objects.exists()
     again = client.post(url, follow=True)
     assert "already reverted" in page_text(again)
