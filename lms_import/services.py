@@ -13,44 +13,20 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import close_old_connections, connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from courses.models import Course
-from enrollments.models import PendingRecord
-from enrollments.services import pending_records_apply
 
-from .importer import lookups
-from .importer.apply import writer_for_connection
-from .importer.check import Checker, CheckTotals
-from .importer.columns import header_read
-from .importer.findings import (
-    EXPLANATIONS,
-    F_COURSE_REQUIRED,
-    F_LOCKED,
-    W_ALREADY_IMPORTED,
-    W_AUTO_COMPLETE,
-    W_LEGACY_NOT_IN_PARS,
-    W_PENDING_LEARNERS,
-    W_PROFILE_CONFLICT,
-    W_SHELLS_CREATED,
-    FileProblem,
-    Finding,
-)
+from .importer.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
 from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release
-from .importer.lookups import CourseInfo
-from .importer.plan import Created, Planner
-from .importer.read import CsvSource, encoding_warning, file_inspect
-from .importer.report import ErrorReport
+from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
 
 log = logging.getLogger(__name__)
@@ -108,11 +84,6 @@ def import_job_create(
     return job
 
 
-def job_file_path(job: ImportJob) -> Path:
-    return Path(job.file.path) if job.file else Path(job.source_path)
-
-
-# -- the pulse: progress and heartbeat from outside the apply transaction -------------------------
 class Pulse:
     """A thread that every few seconds writes the job's progress and refreshes the lock's heartbeat.
 
@@ -168,221 +139,6 @@ class Pulse:
             close_old_connections()
 
 
-class Stopwatch:
-    """Seconds spent per stage of a pass, for the log (operators tuning a slow import look here first)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-    def __str__(self) -> str:
-        return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
-
-
-# -- one pass over the file ------------------------------------------------------------------------
-@dataclass
-class PassResult:
-    totals: CheckTotals
-    created: Created
-    report: ErrorReport
-    warnings: list[dict]
-    stopped: bool
-
-
-def _batches(source: CsvSource, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-    batch = []
-    for item in source:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
-    """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
-    course = None
-    if job.importer == ImportJob.Importer.COURSE:
-        if job.course is None or job.course.is_shell:
-            raise FileProblem(
-                Finding(
-                    F_COURSE_REQUIRED,
-                    "The course-level importer needs a course: choose one in the form (or pass --course ID). "
-                    + ("The chosen id is a course shell; shells only take the global importer." if job.course else ""),
-                )
-            )
-        course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
-    facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
-    source = CsvSource(job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS)
-    job.sha256, job.encoding, job.file_size, job.delimiter = (
-        facts.sha256,
-        facts.encoding_label,
-        facts.size,
-        source.delimiter,
-    )
-    job.progress_total = max(facts.newlines - 1, 1)
-    ImportJob.objects.filter(pk=job.pk).update(
-        sha256=job.sha256,
-        encoding=job.encoding,
-        file_size=job.file_size,
-        delimiter=job.delimiter,
-        progress_total=job.progress_total,
-    )
-    return course, source
-
-
-def _run_pass(job: ImportJob, course: CourseInfo | None, source: CsvSource, *, write: bool, pulse: Pulse) -> PassResult:
-    """check → plan → apply over every row of the file. Raises FileProblem for file-level problems."""
-    global_importer = job.importer == ImportJob.Importer.GLOBAL
-    pulse.progress(0, job.progress_total)
-    facts = source.facts
-    with source:
-        header = header_read(source.header, global_importer=global_importer)
-        credit_types = lookups.credit_types_all()
-        now = timezone.now()
-        checker = Checker(
-            header=header,
-            importer_global=global_importer,
-            course=course,
-            credit_types=credit_types,
-            zone=timezone.get_current_timezone(),
-            now=now,
-            job_id=job.pk,
-            create_accounts=job.create_accounts,
-        )
-        planner = Planner(
-            writer=writer_for_connection(dry_run=not write),
-            job_id=job.pk,
-            global_importer=global_importer,
-            create_accounts=job.create_accounts,
-            credit_types=credit_types,
-            now=now,
-        )
-        report = ErrorReport(source.header, keep=settings.IMPORT_MAX_STORED_ERRORS)
-        waiting = write and PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).exists()
-        stopped = False
-        clock = Stopwatch()
-        try:
-            batches = _batches(source, settings.IMPORT_BATCH_ROWS)
-            while True:
-                with clock("read"):
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                if pulse.lost:
-                    raise LockLost("The import was unlocked or taken over while it ran; nothing was committed.")
-                with clock("check"):
-                    checked = checker.check_batch(batch)
-                    report.add(checked)
-                stopped = stopped or (write and checker.totals.invalid > 0 and not job.skip_invalid)
-                if not stopped:
-                    with clock("plan"):
-                        new_accounts = planner.plan_batch([c.row for c in checked if c.valid])
-                    with clock("write"):
-                        planner.writer.flush()
-                        if waiting and new_accounts:
-                            pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
-                pulse.progress(batch[-1][0] - 1)
-            log.info("import job %s (%s rows): %s", job.pk, checker.totals.rows, clock)
-        except BaseException:
-            report.discard()
-            raise
-        warnings = header.warnings + [w for w in [encoding_warning(facts)] if w]
-        warnings = [_warning(code, message, count) for code, message, count in warnings]
-        warnings += _row_warnings(job, checker.totals, course, global_importer)
-        pulse.progress(source.rows_read)
-    return PassResult(checker.totals, planner.created, report, warnings, stopped)
-
-
-def _warning(code: str, message: str, count: int) -> dict:
-    return {"code": code, "message": message, "count": count, "explanation": EXPLANATIONS.get(code, "")}
-
-
-def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: bool) -> list[dict]:
-    found = []
-    if totals.pending_rows:
-        found.append(
-            _warning(
-                W_PENDING_LEARNERS,
-                f"{totals.pending_rows} rows of {totals.pending_learners} learners without an account go to the "
-                f"holding table; they are applied when the account is created. To create the accounts now, "
-                f"import with 'Create accounts for unknown learners'.",
-                totals.pending_rows,
-            )
-        )
-    if totals.shells:
-        names = ", ".join(totals.shells[:10]) + (
-            f" and {len(totals.shells) - 10} more" if len(totals.shells) > 10 else ""
-        )
-        found.append(
-            _warning(
-                W_SHELLS_CREATED, f"{len(totals.shells)} course shells will be created: {names}.", len(totals.shells)
-            )
-        )
-    if global_importer and totals.valid:
-        found.append(
-            _warning(
-                W_LEGACY_NOT_IN_PARS,
-                f"These {totals.valid} records are legacy data: they will not be included in PARS reports. Use the "
-                f"course-level importer for records that must be reported.",
-                totals.valid,
-            )
-        )
-    if totals.profile_conflicts:
-        found.append(
-            _warning(
-                W_PROFILE_CONFLICT,
-                f"{totals.profile_conflicts} rows carry learner data that differs from the learner's profile; the "
-                f"profile keeps its values.",
-                totals.profile_conflicts,
-            )
-        )
-    earlier = (
-        ImportJob.objects.filter(sha256=job.sha256, status=Status.SUCCEEDED, dry_run=False)
-        .exclude(pk=job.pk)
-        .order_by("-created_at")
-        .first()
-    )
-    if earlier:
-        found.append(
-            _warning(
-                W_ALREADY_IMPORTED,
-                f"This exact file was imported before as job #{earlier.pk} on {earlier.created_at:%Y-%m-%d %H:%M}.",
-                1,
-            )
-        )
-    if totals.auto_completed:
-        names = ", ".join(totals.auto_learners) + (
-            f" and {totals.auto_completed - len(totals.auto_learners)} more"
-            if totals.auto_completed > len(totals.auto_learners)
-            else ""
-        )
-        if course is not None:
-            credit = ", ".join(f"{o.max_credits} {o.machine_name}" for o in course.offers.values()) or "no credit"
-            where = f"Course {course.external_course_id} has no required course object"
-        else:
-            credit = "the maximum of every credit type each course offers"
-            where = "Some courses of this file have no required course object"
-        found.append(
-            _warning(
-                W_AUTO_COMPLETE,
-                f"{where}, so {totals.auto_completed} enrollments ({names}) will be completed on enrollment and "
-                f"given all available credit ({credit}) regardless of the file. Add a required course object to the "
-                f"course first, or acknowledge this to import anyway.",
-                totals.auto_completed,
-            )
-        )
-    return found
-
-
 def _record(job: ImportJob, result: PassResult, *, written: bool) -> None:
     """Copy a pass's counts, findings and report onto the job (not saved)."""
     totals, created = result.totals, result.created
@@ -392,11 +148,11 @@ def _record(job: ImportJob, result: PassResult, *, written: bool) -> None:
     for name in ("enrollments", "credits", "pending", "accounts", "shells"):
         setattr(job, f"created_{name}", getattr(created, name))
     job.warnings = result.warnings
-    job.errors = result.report.kept
-    job.error_count = result.report.count
-    path = result.report.close()
+    job.errors = result.report_kept
+    job.error_count = result.report_count
+    path = Path(result.report_path)
     try:
-        if result.report.count:
+        if result.report_count:
             with path.open("rb") as f:
                 job.error_report.save("errors.csv", File(f), save=False)
         else:
@@ -429,8 +185,8 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
     job.refresh_from_db()
     with Pulse(job.pk, on_progress=on_progress) as pulse:
         try:
-            course, source = _open(job)
-            result = _run_pass(job, course, source, write=False, pulse=pulse)
+            course, source = pass_open(job)
+            result = pass_run(job, course, source, write=False, pulse=pulse, sink=LocalSink(dry_run=True))
         except FileProblem as problem:
             _record_file_problem(job, problem.finding)
         except Exception as exc:
@@ -470,14 +226,15 @@ def import_job_apply(
     try:
         with Pulse(job.pk, token=token, on_progress=on_progress) as pulse:
             try:
-                course, source = _open(job)
+                course, source = pass_open(job)
+                parallel = connection.vendor == "postgresql"
+                if parallel:
+                    source.close()  # the producer process reads the file
                 with transaction.atomic():
-                    if connection.vendor == "postgresql":
-                        # Inside one long transaction the planner trusts stale statistics of the tables we
-                        # are filling; bulk look-ups must stay on their indexes.
-                        with connection.cursor() as cursor:
-                            cursor.execute("SET LOCAL enable_seqscan = off")
-                    result = _run_pass(job, course, source, write=True, pulse=pulse)
+                    if parallel:
+                        result = pass_run_parallel(job, source.facts, pulse=pulse)
+                    else:
+                        result = pass_run(job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False))
                     _record(job, result, written=True)
                     commit_started = time.perf_counter()
                     if result.stopped:

@@ -205,17 +205,32 @@ class CopyWriter(Writer):
             return [r[0] for r in cursor.fetchall()]
 
     def _write(self, table: str, rows: list[tuple]) -> None:
-        # CSV written by the csv module (C): None and "" both become an empty field, which COPY reads as
-        # NULL except in the NOT NULL text columns named in FORCE_NOT_NULL, where it is "".
-        name, columns = self.tables[table]
+        self._copy(table, self._csv(rows))
+
+    @staticmethod
+    def _csv(rows: list[tuple]) -> str:
+        # Written by the csv module (C): None and "" both become an empty field, which COPY reads as NULL
+        # except in the NOT NULL text columns named in FORCE_NOT_NULL, where it is "".
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
-        buffer.seek(0)
+        return buffer.getvalue()
+
+    def _copy(self, table: str, text: str) -> None:
+        name, columns = self.tables[table]
         forced = _not_null_text_columns(name, columns)
         options = f", FORCE_NOT_NULL ({', '.join(forced)})" if forced else ""
         sql = f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})"
         with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(sql, buffer)
+            cursor.cursor.copy_expert(sql, io.StringIO(text))
+
+    def payload_write(self, payload: dict) -> None:
+        """Write a batch that the producer process planned and formatted (see SerializingWriter)."""
+        for table in ORDER:
+            if payload.get(table):
+                self._copy(table, payload[table])
+                self.written[table] += payload[f"{table}_rows"]
+        if payload.get("profile_fills"):
+            self._fill_profiles(payload["profile_fills"])
 
     def _fill_profiles(self, rows: list[tuple]) -> None:
         fields = ", ".join(PROFILE_FIELDS)
@@ -224,6 +239,26 @@ class CopyWriter(Writer):
         sql = f"UPDATE {table} AS p SET {sets} FROM (VALUES %s) AS v({fields}, user_id) WHERE p.user_id = v.user_id"
         with connection.cursor() as cursor:
             execute_values(cursor.cursor, sql, rows, page_size=5000)
+
+
+class SerializingWriter(CopyWriter):
+    """In the producer process: ids reserved from the sequences, rows formatted as CSV, nothing written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.payload: dict = {}
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        self.payload[table] = self._csv(rows)
+        self.payload[f"{table}_rows"] = len(rows)
+
+    def _fill_profiles(self, rows: list[tuple]) -> None:
+        self.payload["profile_fills"] = list(rows)
+
+    def take(self) -> dict:
+        self.flush()
+        payload, self.payload = self.payload, {}
+        return payload
 
 
 class InsertWriter(Writer):

@@ -1,0 +1,56 @@
+"""The producer process of a PostgreSQL apply: `python -m lms_import.importer.producer`.
+
+Reads a spec (job id, file facts, database and import settings of the parent) from stdin, runs the
+pass with a PipeSink, and writes length-prefixed pickled messages to stdout: ("progress", done,
+total), ("batch", payload, new account ids), then ("done", PassResult), or ("problem", Finding) /
+("error", text). It only reads the database (look-ups and sequence values); all writes are the
+parent's, in the parent's transaction. If the parent dies, the next write to the pipe fails and
+this process ends.
+"""
+
+import os
+import sys
+import traceback
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lms_import.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connections
+
+    from lms_import.importer.findings import FileProblem
+    from lms_import.importer.lookups import courses_find
+    from lms_import.importer.read import CsvSource
+    from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, message_receive, message_send, pass_run
+    from lms_import.models import ImportJob
+
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the message stream
+    _, spec = message_receive(sys.stdin.buffer)
+    connections["default"].settings_dict.update(spec["database"])
+    for name, value in spec["settings"].items():
+        setattr(settings, name, value)
+    settings.TIME_ZONE = spec["time_zone"]
+    try:
+        job = ImportJob.objects.select_related("course").get(pk=spec["job"])
+        course = None
+        if job.course is not None:
+            course = courses_find({job.course.external_course_id})[job.course.external_course_id]
+        source = CsvSource(job_file_path(job), spec["facts"], max_rows=settings.IMPORT_MAX_ROWS)
+        result = pass_run(job, course, source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
+        message_send(out, ("done", result))
+    except FileProblem as problem:
+        message_send(out, ("problem", problem.finding))
+    except BrokenPipeError:
+        pass  # the writing process is gone: nothing to do
+    except BaseException:
+        message_send(out, ("error", traceback.format_exc()))
+    finally:
+        connections.close_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""Driving one pass over a file: read → check → plan → apply, batch by batch.
+
+`pass_run` does the whole pass in this process: a dry run, and the apply on databases other
+than PostgreSQL. On PostgreSQL the apply is split over two processes (`pass_run_parallel`): a
+producer (`python -m lms_import.importer.producer`) reads, checks and plans, and sends each batch
+as ready-to-COPY CSV; this process, which holds the lock and the one apply transaction, only
+writes. Python's parsing and checking then overlap PostgreSQL's work on the other core.
+Both run the same pass_run; only the sink a batch goes to differs.
+"""
+
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from enrollments.models import PendingRecord
+from enrollments.services import pending_records_apply
+from lms_import.models import ImportJob
+
+from . import lookups
+from .apply import CopyWriter, SerializingWriter, Writer, writer_for_connection
+from .check import Checker, CheckTotals
+from .columns import header_read
+from .findings import (
+    EXPLANATIONS,
+    F_COURSE_REQUIRED,
+    W_ALREADY_IMPORTED,
+    W_AUTO_COMPLETE,
+    W_LEGACY_NOT_IN_PARS,
+    W_PENDING_LEARNERS,
+    W_PROFILE_CONFLICT,
+    W_SHELLS_CREATED,
+    FileProblem,
+    Finding,
+)
+from .lock import LockLost
+from .lookups import CourseInfo
+from .plan import Created, Planner
+from .read import CsvSource, FileFacts, encoding_warning, file_inspect
+from .report import ErrorReport
+
+log = logging.getLogger("lms_import.importer")
+DEFAULT_SETTINGS = "lms_import.settings"
+LOST = "The import was unlocked or taken over while it ran; nothing was committed."
+
+
+def job_file_path(job: ImportJob) -> Path:
+    return Path(job.file.path) if job.file else Path(job.source_path)
+
+
+class Progress:
+    """What a pass reports to: rows done of rows expected, and whether the lock was lost meanwhile."""
+
+    def progress(self, done: int, total: int | None = None) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def lost(self) -> bool:
+        return False
+
+
+class Stopwatch:
+    """Seconds spent per stage of a pass, for the log (operators tuning a slow import look here first)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
+
+
+@dataclass
+class PassResult:
+    totals: CheckTotals
+    created: Created
+    warnings: list[dict]
+    stopped: bool
+    report_path: str
+    report_kept: list[dict] = field(default_factory=list)
+    report_count: int = 0
+
+
+def _batches(source: CsvSource, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    batch = []
+    for item in source:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
+    """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
+    course = None
+    if job.importer == ImportJob.Importer.COURSE:
+        if job.course is None or job.course.is_shell:
+            raise FileProblem(
+                Finding(
+                    F_COURSE_REQUIRED,
+                    "The course-level importer needs a course: choose one in the form (or pass --course ID). "
+                    + ("The chosen id is a course shell; shells only take the global importer." if job.course else ""),
+                )
+            )
+        course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
+    facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+    source = CsvSource(job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS)
+    job.sha256, job.encoding, job.file_size, job.delimiter = (
+        facts.sha256,
+        facts.encoding_label,
+        facts.size,
+        source.delimiter,
+    )
+    job.progress_total = max(facts.newlines - 1, 1)
+    ImportJob.objects.filter(pk=job.pk).update(
+        sha256=job.sha256,
+        encoding=job.encoding,
+        file_size=job.file_size,
+        delimiter=job.delimiter,
+        progress_total=job.progress_total,
+    )
+    return course, source
+
+
+def pass_run(
+    job: ImportJob, course: CourseInfo | None, source: CsvSource, *, write: bool, pulse: Progress, sink: "Sink"
+) -> PassResult:
+    """check → plan → (sink) over every row of the file. Raises FileProblem for file-level problems."""
+    global_importer = job.importer == ImportJob.Importer.GLOBAL
+    pulse.progress(0, job.progress_total)
+    facts = source.facts
+    with source:
+        header = header_read(source.header, global_importer=global_importer)
+        credit_types = lookups.credit_types_all()
+        now = timezone.now()
+        checker = Checker(
+            header=header,
+            importer_global=global_importer,
+            course=course,
+            credit_types=credit_types,
+            zone=timezone.get_current_timezone(),
+            now=now,
+            job_id=job.pk,
+            create_accounts=job.create_accounts,
+        )
+        planner = Planner(
+            writer=sink.writer(),
+            job_id=job.pk,
+            global_importer=global_importer,
+            create_accounts=job.create_accounts,
+            credit_types=credit_types,
+            now=now,
+        )
+        report = ErrorReport(source.header, keep=settings.IMPORT_MAX_STORED_ERRORS)
+        waiting = write and PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).exists()
+        stopped = False
+        clock = Stopwatch()
+        try:
+            batches = _batches(source, settings.IMPORT_BATCH_ROWS)
+            while True:
+                with clock("read"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                if pulse.lost:
+                    raise LockLost(LOST)
+                with clock("check"):
+                    checked = checker.check_batch(batch)
+                    report.add(checked)
+                # Without "skip invalid rows" one bad row means nothing is written: stop writing, keep checking
+                # so that the report lists every problem at once.
+                stopped = stopped or (write and checker.totals.invalid > 0 and not job.skip_invalid)
+                if not stopped:
+                    with clock("plan"):
+                        new_accounts = planner.plan_batch([c.row for c in checked if c.valid])
+                    with clock("write"):
+                        sink.flush(planner.writer, new_accounts if waiting else [])
+                pulse.progress(batch[-1][0] - 1)
+            log.info("import job %s (%s rows): %s", job.pk, checker.totals.rows, clock)
+        except BaseException:
+            report.discard()
+            raise
+        warnings = header.warnings + [w for w in [encoding_warning(facts)] if w]
+        warnings = [_warning(code, message, count) for code, message, count in warnings]
+        warnings += _row_warnings(job, checker.totals, course, global_importer)
+        pulse.progress(source.rows_read)
+    path = report.close()
+    return PassResult(checker.totals, planner.created, warnings, stopped, str(path), report.kept, report.count)
+
+
+class Sink:
+    """Where planned batches go: written here (LocalSink), or sent to the writing process (PipeSink)."""
+
+    def writer(self) -> Writer:
+        raise NotImplementedError
+
+    def flush(self, writer: Writer, new_accounts: list[int]) -> None:
+        raise NotImplementedError
+
+
+class LocalSink(Sink):
+    def __init__(self, *, dry_run: bool):
+        self.dry_run = dry_run
+
+    def writer(self) -> Writer:
+        return writer_for_connection(dry_run=self.dry_run)
+
+    def flush(self, writer: Writer, new_accounts: list[int]) -> None:
+        writer.flush()
+        if new_accounts:
+            # Learners who just got an account may have rows waiting from earlier imports.
+            pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+
+
+# -- the two-process apply (PostgreSQL) ------------------------------------------------------------------
+_HEADER = struct.Struct("!Q")
+
+
+def message_send(stream, message: tuple) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def message_receive(stream) -> tuple | None:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)  # noqa: S301 - our own child process, over a private pipe
+
+
+class PipeSink(Sink):
+    """In the producer: each planned batch leaves as ready-to-COPY CSV text."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def writer(self) -> Writer:
+        return SerializingWriter()
+
+    def flush(self, writer: Writer, new_accounts: list[int]) -> None:
+        message_send(self.stream, ("batch", writer.take(), new_accounts))
+
+
+class PipeProgress(Progress):
+    def __init__(self, stream):
+        self.stream = stream
+        self.total = 0
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        if total is not None:
+            self.total = total
+        message_send(self.stream, ("progress", done, self.total))
+
+
+def pass_run_parallel(job: ImportJob, facts: FileFacts, *, pulse: Progress) -> PassResult:
+    """The apply on PostgreSQL: a producer process checks and plans; this process COPYs, in its transaction."""
+    spec = {
+        "job": job.pk,
+        "facts": facts,
+        "database": {k: connection.settings_dict[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "settings": {name: getattr(settings, name) for name in dir(settings) if name.startswith("IMPORT_")},
+        "time_zone": settings.TIME_ZONE,
+    }
+    environment = os.environ | {"DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)}
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "lms_import.importer.producer"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=settings.BASE_DIR,
+        env=environment,
+    )
+    try:
+        message_send(producer.stdin, ("spec", spec))
+        producer.stdin.close()
+        writer = CopyWriter()
+        while True:
+            message = message_receive(producer.stdout)
+            if pulse.lost:
+                raise LockLost(LOST)
+            if message is None:
+                raise RuntimeError(f"The checking process ended unexpectedly (exit code {producer.wait()}).")
+            kind = message[0]
+            if kind == "batch":
+                _, payload, new_accounts = message
+                writer.payload_write(payload)
+                if new_accounts:
+                    pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+            elif kind == "progress":
+                pulse.progress(message[1], message[2])
+            elif kind == "problem":
+                raise FileProblem(message[1])
+            elif kind == "lost":
+                raise LockLost(LOST)
+            elif kind == "error":
+                raise RuntimeError(message[1])
+            elif kind == "done":
+                return message[1]
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+        producer.wait()
+        producer.stdout.close()
+
+
+def _warning(code: str, message: str, count: int) -> dict:
+    return {"code": code, "message": message, "count": count, "explanation": EXPLANATIONS.get(code, "")}
+
+
+def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: bool) -> list[dict]:
+    found = []
+    if totals.pending_rows:
+        found.append(
+            _warning(
+                W_PENDING_LEARNERS,
+                f"{totals.pending_rows} rows of {totals.pending_learners} learners without an account go to the "
+                f"holding table; they are applied when the account is created. To create the accounts now, "
+                f"import with 'Create accounts for unknown learners'.",
+                totals.pending_rows,
+            )
+        )
+    if totals.shells:
+        names = ", ".join(totals.shells[:10]) + (
+            f" and {len(totals.shells) - 10} more" if len(totals.shells) > 10 else ""
+        )
+        found.append(
+            _warning(
+                W_SHELLS_CREATED, f"{len(totals.shells)} course shells will be created: {names}.", len(totals.shells)
+            )
+        )
+    if global_importer and totals.valid:
+        found.append(
+            _warning(
+                W_LEGACY_NOT_IN_PARS,
+                f"These {totals.valid} records are legacy data: they will not be included in PARS reports. Use the "
+                f"course-level importer for records that must be reported.",
+                totals.valid,
+            )
+        )
+    if totals.profile_conflicts:
+        found.append(
+            _warning(
+                W_PROFILE_CONFLICT,
+                f"{totals.profile_conflicts} rows carry learner data that differs from the learner's profile; the "
+                f"profile keeps its values.",
+                totals.profile_conflicts,
+            )
+        )
+    earlier = (
+        ImportJob.objects.filter(sha256=job.sha256, status=ImportJob.Status.SUCCEEDED, dry_run=False)
+        .exclude(pk=job.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if earlier:
+        found.append(
+            _warning(
+                W_ALREADY_IMPORTED,
+                f"This exact file was imported before as job #{earlier.pk} on {earlier.created_at:%Y-%m-%d %H:%M}.",
+                1,
+            )
+        )
+    if totals.auto_completed:
+        names = ", ".join(totals.auto_learners) + (
+            f" and {totals.auto_completed - len(totals.auto_learners)} more"
+            if totals.auto_completed > len(totals.auto_learners)
+            else ""
+        )
+        if course is not None:
+            credit = ", ".join(f"{o.max_credits} {o.machine_name}" for o in course.offers.values()) or "no credit"
+            where = f"Course {course.external_course_id} has no required course object"
+        else:
+            credit = "the maximum of every credit type each course offers"
+            where = "Some courses of this file have no required course object"
+        found.append(
+            _warning(
+                W_AUTO_COMPLETE,
+                f"{where}, so {totals.auto_completed} enrollments ({names}) will be completed on enrollment and "
+                f"given all available credit ({credit}) regardless of the file. Add a required course object to the "
+                f"course first, or acknowledge this to import anyway.",
+                totals.auto_completed,
+            )
+        )
+    return found
