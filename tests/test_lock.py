@@ -1,0 +1,197 @@
+"""The import lock (SPEC §7) with real processes: held, stale, unlocked mid-apply, and a kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from bench.generate import generate
+from enrollments.models import Enrollment, LearnerProfile
+from lms_import.importer.lock import lock_state, lock_unlock
+from lms_import.models import AuditEvent, ImportJob, ImportLock
+
+from .conftest import ROOT, database_url, manage, run_cli
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+User = get_user_model()
+
+
+def hold_lock(job: ImportJob, *, heartbeat_age: timedelta = timedelta(0)) -> None:
+    now = timezone.now()
+    ImportLock.objects.update_or_create(
+        scope="course_records",
+        defaults={
+            "token": "someone-else",
+            "job": job,
+            "holder": job.created_by,
+            "acquired_at": now - heartbeat_age - timedelta(minutes=1),
+            "heartbeat_at": now - heartbeat_age,
+        },
+    )
+
+
+@pytest.fixture
+def running_job(db):
+    alice = User.objects.create(username="alice", is_superuser=True)
+    return ImportJob.objects.create(created_by=alice, original_filename="big.csv", status="importing")
+
+
+@pytest.fixture
+def one_row(course, learner, write_csv):
+    return write_csv([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "1.50"]])
+
+
+def test_a_live_lock_refuses_a_second_import_with_exit_code_3(running_job, one_row):
+    hold_lock(running_job)
+
+    result = manage("import_course_records", one_row, "--course", "CARD101", "--format", "json")
+
+    assert result.returncode == 3, result.stderr
+    output = json.loads(result.stdout)
+    (error,) = output["errors"]
+    assert error["code"] == "F_LOCKED"
+    assert f"job #{running_job.pk}" in error["message"] and "alice" in error["message"]
+    assert not Enrollment.objects.exists()
+    assert ImportJob.objects.get(pk=output["job"]).failure_code == "F_LOCKED"
+    assert lock_state().job == running_job  # the holder keeps its lock
+
+
+def test_a_stale_lock_is_taken_over_and_the_lost_job_marked_failed(running_job, one_row, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 120
+    hold_lock(running_job, heartbeat_age=timedelta(minutes=5))
+    assert lock_state().stale
+
+    code, out, _ = run_cli(one_row, "--course", "CARD101", "--format", "json")
+
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+    running_job.refresh_from_db()
+    assert running_job.status == "failed" and running_job.failure_code == "LOCK_STALE"
+    takeover = AuditEvent.objects.get(action="takeover")
+    assert takeover.job == running_job and takeover.details["taken_by_job"] == json.loads(out)["job"]
+    assert not lock_state().held
+
+
+def test_unlock_command_releases_and_audits(running_job):
+    hold_lock(running_job)
+    admin = User.objects.create(username="root", is_superuser=True)
+
+    result = manage("unlock_imports", "--user", "root", "--reason", "hung since lunch")
+
+    assert result.returncode == 0, result.stderr
+    assert f"Job #{running_job.pk} is marked failed" in result.stdout
+    assert not lock_state().held
+    running_job.refresh_from_db()
+    assert running_job.status == "failed" and running_job.failure_code == "UNLOCKED"
+    event = AuditEvent.objects.get(action="unlock")
+    assert event.actor == admin and event.details["reason"] == "hung since lunch"
+
+
+# -- real processes in the middle of an apply -------------------------------------------------------------
+@pytest.fixture
+def big_file(course, tmp_path):
+    path = tmp_path / "big.csv"
+    # bench's generator, offered credits fitting CARD101 (ama_pra_1, ancc and abim_moc are offered; acpe is not)
+    generate(path, 60_000, seed=7)
+    text = path.read_text().replace(",acpe,1.50,", ",ancc,2.00,")
+    path.write_text(text)
+    return path
+
+
+def start_import(path, *args) -> subprocess.Popen:
+    env = os.environ | {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "IMPORT_HEARTBEAT_SECONDS": "1",
+        "IMPORT_BATCH_ROWS": "2000",
+    }
+    command = [sys.executable, str(ROOT / "manage.py"), "import_course_records", str(path), "--course", "CARD101"]
+    return subprocess.Popen(
+        command + ["--create-accounts", "--format", "json", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_writing(process: subprocess.Popen, timeout: float = 60) -> ImportJob:
+    """Until the import holds the lock and has reported rows written (the pulse beats every second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lock = ImportLock.objects.filter(scope="course_records").first()
+        if lock and lock.token and lock.progress_done > 0:
+            return lock.job
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the import never started writing")
+
+
+def nothing_imported() -> bool:
+    return not Enrollment.objects.exists() and not LearnerProfile.objects.filter(created_by_job__isnull=False).exists()
+
+
+def test_unlock_during_an_apply_rolls_it_back(big_file):
+    admin = User.objects.create(username="root", is_superuser=True)
+    process = start_import(big_file)
+    job = wait_until_writing(process)
+
+    unlocked = lock_unlock(user=admin, reason="test")
+    out, err = process.communicate(timeout=120)
+
+    assert unlocked == job
+    assert process.returncode == 1, err
+    assert json.loads(out)["status"] == "failed"
+    job.refresh_from_db()
+    assert job.status == "failed" and job.failure_code == "UNLOCKED"
+    assert nothing_imported()
+    assert User.objects.filter(username="root").count() == User.objects.count()
+
+
+def test_kill_9_leaves_no_partial_data_and_a_lock_the_next_import_takes_over(big_file, settings, write_csv):
+    process = start_import(big_file)
+    job = wait_until_writing(process)
+
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+    assert nothing_imported()
+    state = lock_state()
+    assert state.held and state.job == job  # nobody released it: it stays until it goes stale
+    job.refresh_from_db()
+    assert job.status == "importing"
+
+    settings.IMPORT_LOCK_LEASE_SECONDS = 2
+    time.sleep(2.5)
+    assert lock_state().stale
+    row = write_csv([["L0000001", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "1.50"]])
+    code, out, _ = run_cli(row, "--course", "CARD101", "--create-accounts", "--format", "json")
+
+    assert code == 0, out
+    job.refresh_from_db()
+    assert job.status == "failed" and job.failure_code == "LOCK_STALE"
+    assert Enrollment.objects.count() == 1
+    assert not producers_of_this_database()  # the killed import's producer saw its pipe close and ended
+
+
+def producers_of_this_database() -> list[int]:
+    url = database_url(connection.settings_dict).encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"lms_import.importer.producer" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"DATABASE_URL=" + url in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
