@@ -92,6 +92,7 @@ def export_csv(client, app: str, model: str) -> list[list[str]]:
 def test_every_model_has_a_working_admin_list_and_detail(app, model, records, root, client):
     listing = client.get(reverse(f"admin:{app}_{model}_changelist"))
     assert listing.status_code == 200
+    assert client.get(reverse(f"admin:{app}_{model}_changelist"), {"q": "CARD"}).status_code == 200
     obj = client.get(reverse(f"admin:{app}_{model}_changelist")).context["cl"].result_list[0]
     detail = client.get(reverse(f"admin:{app}_{model}_change", args=[obj.pk]))
     assert detail.status_code == 200

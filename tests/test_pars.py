@@ -11,8 +11,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 
-from courses.models import Course
+from courses.models import Course, CourseObject
+from enrollments.models import Enrollment
 from enrollments.services import enrollment_create
 
 from .conftest import make_learner, run_cli
@@ -93,8 +95,6 @@ def pars_site(course, credit_types, write_csv):
     profile = native_learner.learner_profile
     profile.dob_month, profile.dob_day, profile.licensing_state, profile.license_id = "02", "28", "TX", "0077889"
     profile.save()
-    from django.utils.dateparse import parse_datetime
-
     enrollment_create(
         user=native_learner,
         course=course,
@@ -103,6 +103,18 @@ def pars_site(course, credit_types, write_csv):
         date_completed=parse_datetime("2026-10-01T00:00:00+00:00"),
         participant_category="physician",
         awards={credit_types["ama_pra_1"].pk: (Decimal("1.75"), None)},
+    )
+
+    # A second course reported under the same activity, and a course that is no PARS activity at all
+    second = Course.objects.create(external_course_id="CARD102", title="Cardiology Lab", pars_activity_id="0012345")
+    CourseObject.objects.create(course=second, title="Evaluation", required=True)
+    no_start = enrollment_create(user=User.objects.get(username="l-7@example.org"), course=second)
+    Enrollment.objects.filter(pk=no_start.pk).update(participant_category="physician")  # no enrollment_start
+    enrollment_create(
+        user=native_learner,
+        course=Course.objects.create(external_course_id="NOPARS", title="Not reported"),
+        enrollment_start=parse_datetime("2026-09-06T00:00:00+00:00"),
+        participant_category="physician",
     )
 
     shell = Course.objects.create(
@@ -137,13 +149,15 @@ def test_counts_include_native_and_course_level_records_only(pars_site, admin_cl
     report = page.context["report"]
     assert [a.activity_id for a in report.activities] == ["0012345"]  # the shell's 0099999 never appears
     card = report.activities[0]
-    # physicians: L-1, L-2, L-4 (imported) and the native L-6; the legacy L-7 never counts
-    assert (card.physicians, card.others, card.not_counted) == (4, 1, 1)
+    # physicians: L-1, L-2, L-4 (imported) and the native L-6; the legacy L-7 never counts; L-5 has no category
+    # and L-7's native CARD102 enrollment no start, so neither is counted; NOPARS is no activity at all
+    assert (card.physicians, card.others, card.not_counted) == (4, 1, 2)
+    assert card.courses == ["CARD101 Cardiology Update", "CARD102 Cardiology Lab"]
     assert 'data-activity="0012345"' in page.content.decode()
     assert report.left_out == {"shell": 2, "legacy": 1}
     assert "2 records left out: in course shells" in text
     assert "1 record left out: imported with the global (legacy) importer" in text
-    assert "1 not counted: enrollments without an enrollment start or a participant category" in text
+    assert "2 not counted: enrollments without an enrollment start or a participant category" in text
 
 
 def test_learner_csv_has_the_accme_layout_and_only_reportable_physicians(pars_site, admin_client):
@@ -221,7 +235,7 @@ def test_manage_py_pars_report(pars_site, tmp_path):
     call_command("pars_report", "--output", str(output), stdout=out)
 
     text = out.getvalue()
-    assert "Activity 0012345 (CARD101 Cardiology Update): 4 physicians, 1 other learners" in text
+    assert "Activity 0012345 (CARD101 Cardiology Update, CARD102 Cardiology Lab): 4 physicians, 1 other" in text
     assert "Left out: 2 records in course shells" in text
     assert "Left out: 1 records imported with the global (legacy) importer" in text
     assert "Missing data: L-2 (James Chen), activity 0012345, course CARD101: certifying board ID" in text
