@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from operator import gt, itemgetter
 
 from courses.rules import course_ref_check, shell_title_check
 from credits.rules import credit_check
@@ -128,6 +129,7 @@ class Row:
     first_of_shell: bool = False
     enrollment: int = -1  # the enrollment's order among this file's enrollments
     first_of_enrollment: bool = False
+    learner_keys: list[int] | None = None  # see LearnerRegistry
 
     @property
     def who(self) -> str:
@@ -176,10 +178,12 @@ class LearnerRegistry:
 
     @staticmethod
     def _keys(row: Row) -> list[int]:
-        keys = [hash("x:" + row.external_user_id)] if row.external_user_id else []
-        if row.email:
-            keys.append(hash("e:" + row.email))
-        return keys
+        if row.learner_keys is None:
+            keys = [hash("x:" + row.external_user_id)] if row.external_user_id else []
+            if row.email:
+                keys.append(hash("e:" + row.email))
+            row.learner_keys = keys
+        return row.learner_keys
 
     def knows(self, row: Row) -> bool:
         return any(key in self._by_key for key in self._keys(row))
@@ -265,7 +269,8 @@ class Checker:
         self.width = len(header.raw)
         # Every column in a fixed order, with its position in this file's rows (-1: not in the file).
         self.names = [column.name for column in COLUMNS]
-        self.positions = [header.index.get(name, -1) for name in self.names]
+        # Columns missing from the file read position `width`: the "" appended to each row.
+        self.pick = itemgetter(*[header.index.get(name, self.width) for name in self.names])
         self.limit_list = [BY_NAME[name].max_length for name in self.names]
         self._moments: dict[str, datetime] = {}
         self._dates: dict[str, date] = {}
@@ -317,11 +322,14 @@ class Checker:
             return Checked(line, fields, None, self._controls(line, fields))
 
         findings: list[Finding] = []
-        values = [fields[p].strip() if p >= 0 else "" for p in self.positions]
-        for name, limit, value in zip(self.names, self.limit_list, values, strict=True):
-            if len(value) > limit:
-                message = TOO_LONG.format(column=name, length=len(value), limit=limit)
-                findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
+        fields.append("")
+        values = list(map(str.strip, self.pick(fields)))
+        fields.pop()
+        if any(map(gt, map(len, values), self.limit_list)):
+            for name, limit, value in zip(self.names, self.limit_list, values, strict=True):
+                if len(value) > limit:
+                    message = TOO_LONG.format(column=name, length=len(value), limit=limit)
+                    findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
         (
             ext,
             email,
@@ -568,7 +576,8 @@ class Checker:
         totals = self.totals
         if row.learner is not None:
             learner_key = row.learner.user_id * 2
-            if row.learner.profile and profile_conflicts(row.profile, row.learner.profile):
+            theirs = row.learner.profile
+            if theirs and theirs != row.profile and profile_conflicts(row.profile, theirs):
                 totals.profile_conflicts += 1
         else:
             order, first, conflict, profile_differs = self.learners.find_or_add(row)
