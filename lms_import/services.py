@@ -253,6 +253,9 @@ def import_job_apply(
                         details={"enrollments": job.created_enrollments, "credits": job.created_credits},
                     )
                 log.info("import job %s committed in %.2f s", job.pk, time.perf_counter() - commit_started)
+                # The apply's duration includes its commit.
+                ImportJob.objects.filter(pk=job.pk).update(apply_finished_at=Now())
+                job.refresh_from_db()
             except _RowErrors:
                 _apply_refused(
                     job,

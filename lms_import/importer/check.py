@@ -245,6 +245,7 @@ class CheckTotals:
     profile_conflicts: int = 0
     auto_completed: int = 0
     auto_learners: list[str] = field(default_factory=list)
+    auto_courses: list[str] = field(default_factory=list)
     pending_rows: int = 0
     pending_learners: int = 0
     shells: list[str] = field(default_factory=list)
@@ -619,6 +620,8 @@ class Checker:
             totals.auto_completed += 1
             if len(totals.auto_learners) < 20:
                 totals.auto_learners.append(row.who)
+            if course.external_course_id not in totals.auto_courses:
+                totals.auto_courses.append(course.external_course_id)
         if row.learner is None and not self.create_accounts:
             totals.pending_rows += 1
             totals.pending_learners += row.first_of_learner

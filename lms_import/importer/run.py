@@ -329,6 +329,10 @@ def pass_run_parallel(job: ImportJob, facts: FileFacts, *, pulse: Progress) -> P
         producer.stdout.close()
 
 
+def counted(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _warning(code: str, message: str, count: int) -> dict:
     return {"code": code, "message": message, "count": count, "explanation": EXPLANATIONS.get(code, "")}
 
@@ -339,8 +343,9 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         found.append(
             _warning(
                 W_PENDING_LEARNERS,
-                f"{totals.pending_rows} rows of {totals.pending_learners} learners without an account go to the "
-                f"holding table; they are applied when the account is created. To create the accounts now, "
+                f"{counted(totals.pending_rows, 'row')} of {counted(totals.pending_learners, 'learner')} without an "
+                f"account go to the holding table; they are applied when the account is created. To create the "
+                f"accounts now, "
                 f"import with 'Create accounts for unknown learners'.",
                 totals.pending_rows,
             )
@@ -351,15 +356,17 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         )
         found.append(
             _warning(
-                W_SHELLS_CREATED, f"{len(totals.shells)} course shells will be created: {names}.", len(totals.shells)
+                W_SHELLS_CREATED,
+                f"{counted(len(totals.shells), 'course shell')} will be created: {names}.",
+                len(totals.shells),
             )
         )
     if global_importer and totals.valid:
         found.append(
             _warning(
                 W_LEGACY_NOT_IN_PARS,
-                f"These {totals.valid} records are legacy data: they will not be included in PARS reports. Use the "
-                f"course-level importer for records that must be reported.",
+                f"{counted(totals.valid, 'record')} of this global import are legacy data: they will not be "
+                f"included in PARS reports. Use the course-level importer for records that must be reported.",
                 totals.valid,
             )
         )
@@ -367,8 +374,8 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         found.append(
             _warning(
                 W_PROFILE_CONFLICT,
-                f"{totals.profile_conflicts} rows carry learner data that differs from the learner's profile; the "
-                f"profile keeps its values.",
+                f"{counted(totals.profile_conflicts, 'row')} carry learner data that differs from the learner's "
+                f"profile; the profile keeps its values.",
                 totals.profile_conflicts,
             )
         )
@@ -397,13 +404,15 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
             where = f"Course {course.external_course_id} has no required course object"
         else:
             credit = "the maximum of every credit type each course offers"
-            where = "Some courses of this file have no required course object"
+            courses = ", ".join(totals.auto_courses)
+            where = f"{counted(len(totals.auto_courses), 'course')} of this file ({courses}) have no required "
+            where += "course object"
         found.append(
             _warning(
                 W_AUTO_COMPLETE,
-                f"{where}, so {totals.auto_completed} enrollments ({names}) will be completed on enrollment and "
-                f"given all available credit ({credit}) regardless of the file. Add a required course object to the "
-                f"course first, or acknowledge this to import anyway.",
+                f"{where}, so {counted(totals.auto_completed, 'enrollment')} ({names}) will be completed on "
+                f"enrollment and given all available credit ({credit}) regardless of the file. Add a required course "
+                f"object to the course first, or acknowledge this to import anyway.",
                 totals.auto_completed,
             )
         )
