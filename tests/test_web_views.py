@@ -49,12 +49,13 @@ def make_job(user, course=None, **fields) -> ImportJob:
     return ImportJob.objects.create(created_by=user, **(values | fields))
 
 
-def hold_lock(job: ImportJob, *, heartbeat_age: timedelta) -> None:
+def hold_lock(job: ImportJob, *, heartbeat_age: timedelta, progress: tuple[int, int] = (0, 0)) -> None:
     """The lock row as a running (or dead) import leaves it."""
     beat = timezone.now() - heartbeat_age
     ImportLock.objects.update_or_create(
         scope="course_records",
-        defaults={"token": "t0k3n", "job": job, "holder": job.created_by, "acquired_at": beat, "heartbeat_at": beat},
+        defaults={"token": "t0k3n", "job": job, "holder": job.created_by, "acquired_at": beat, "heartbeat_at": beat}
+        | dict(zip(["progress_done", "progress_total"], progress, strict=True)),
     )
 
 
@@ -257,8 +258,8 @@ def test_the_error_report_is_a_permission_checked_attachment(staff, course):
 
 def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, settings):
     settings.IMPORT_LOCK_LEASE_SECONDS = 30
-    job = make_job(staff, course, status="importing", progress_done=5000, progress_total=20000)
-    hold_lock(job, heartbeat_age=timedelta(minutes=10))
+    job = make_job(staff, course, status="importing", progress_done=20000, progress_total=20000)  # validated
+    hold_lock(job, heartbeat_age=timedelta(minutes=10), progress=(5000, 20000))  # the apply's, on the lock row
 
     html = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
     progress = client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()

@@ -67,8 +67,9 @@ def job_is_lost(job: ImportJob, lock: LockState) -> bool:
 
 
 def job_progress_data(job: ImportJob, lock: LockState) -> dict:
-    total = max(job.progress_total, job.progress_done)
-    percent = round(100 * job.progress_done / total) if total else 0
+    done, total = job.progress  # while importing, the live figures are on the lock row
+    total = max(total, done)
+    percent = round(100 * done / total) if total else 0
     heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
     return {
         "job": job.pk,
@@ -76,7 +77,7 @@ def job_progress_data(job: ImportJob, lock: LockState) -> dict:
         "status_label": job.get_status_display(),
         "active": job.status in ACTIVE,
         "lost": job_is_lost(job, lock),
-        "done": job.progress_done,
+        "done": done,
         "total": total,
         "percent": percent,
         "heartbeat_age": round(heartbeat_age, 1) if heartbeat_age is not None else None,

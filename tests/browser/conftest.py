@@ -160,9 +160,9 @@ class Worker:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self._signal_group(signal.SIGQUIT)  # cold shutdown: do not wait for a running import
+            self.process.terminate()  # warm shutdown of the main process, which stops its own pool
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 self.process.wait(timeout=30)
