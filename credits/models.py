@@ -25,7 +25,10 @@ class CreditType(models.Model):
 class CreditAward(TimestampedRecord):
     """Credit of one type earned on one enrollment."""
 
-    enrollment = models.ForeignKey("enrollments.Enrollment", on_delete=models.CASCADE, related_name="credit_awards")
+    # No index of its own: the (enrollment, credit_type) unique constraint's index serves it.
+    enrollment = models.ForeignKey(
+        "enrollments.Enrollment", on_delete=models.CASCADE, related_name="credit_awards", db_index=False
+    )
     credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="awards")
     credits = models.DecimalField(max_digits=6, decimal_places=2)
     credit_expiration = models.DateField(null=True, blank=True)
