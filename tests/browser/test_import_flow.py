@@ -111,6 +111,7 @@ def test_error_preview_lists_every_error_and_the_report_downloads(
                     "ama_pra_1",
                     "9.00",
                 ],
+                ["L-2007", "lee@example.org", "Lee", "Kim", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "1.50"],
             ]
         )
     )
@@ -129,6 +130,7 @@ def test_error_preview_lists_every_error_and_the_report_downloads(
     expect(errors.filter(has_text="E_DATE_INVALID")).to_contain_text("9/14/2026")
     expect(errors.filter(has_text="E_CREDITS_OVER_MAX")).to_contain_text("9.00")
     expect(page.locator("#errors")).to_contain_text("4 invalid rows will be skipped")
+    expect(page.locator("#warnings")).to_contain_text("W_PENDING_LEARNERS")
     expect(page.get_by_role("button", name="Import")).to_be_visible()
     expect(page.get_by_role("button", name="Cancel")).to_be_visible()
     expect(page.get_by_role("link", name="Unlock")).to_have_count(0)  # import staff never see Unlock
@@ -153,7 +155,9 @@ def test_error_preview_lists_every_error_and_the_report_downloads(
     page.get_by_role("button", name="Import").click()
 
     expect(page.get_by_role("heading", name="Result")).to_be_visible()
-    expect(page.locator("#counts")).to_contain_text("Imported: 1 enrollment and 1 credit award created.")
+    expect(page.locator("#result")).to_have_text(
+        "Imported: 1 enrollment and 1 credit award created. 1 row waits in the holding table for its learner's account."
+    )
     expect(page.locator("#errors")).to_contain_text("4 invalid rows were skipped")
     expect(page.get_by_role("link", name="Revert import")).to_have_count(0)  # superusers only
     assert list(Enrollment.objects.values_list("user__username", flat=True)) == [learner.username]
@@ -173,7 +177,7 @@ def test_auto_complete_needs_the_acknowledgment(
 
     expect(page.get_by_role("heading", name="Preview")).to_be_visible()
     warning = page.locator("#warnings li", has_text="W_AUTO_COMPLETE")
-    expect(warning).to_contain_text("1 enrollments")
+    expect(warning).to_contain_text("1 enrollment (L-1)")
     expect(warning).to_contain_text("1.00 ama_pra_1, 1.50 ancc")
     expect(warning).to_contain_text("required course object")
     checkbox = page.get_by_label("I understand")
