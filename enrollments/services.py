@@ -72,9 +72,28 @@ def enrollment_create(
 
 
 def pending_records_apply(*, users) -> int:
-    """Apply every waiting pending record of these accounts (matched by e-mail or external id); return how many."""
+    """Apply every waiting pending record of these accounts (matched by e-mail or external id); return how many.
+
+    One query finds which of the accounts have waiting records at all (an import may pass thousands of new
+    accounts, of which few or none have any); only those are then applied one learner at a time.
+    """
+    users = list(users)
+    external_ids = dict(
+        LearnerProfile.objects.filter(user__in=users, external_user_id__isnull=False).values_list(
+            "user_id", "external_user_id"
+        )
+    )
+    emails = {user.email.lower() for user in users if user.email}
+    waiting = PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).filter(
+        Q(email__in=emails) | Q(external_user_id__in=set(external_ids.values()))
+    )
+    found = set()
+    for email, external_id in waiting.values_list("email", "external_user_id"):
+        found.update({("e", email), ("x", external_id)})
     applied = 0
     for user in users:
+        if ("e", user.email.lower()) not in found and ("x", external_ids.get(user.pk)) not in found:
+            continue
         profile = LearnerProfile.objects.filter(user=user).first()
         external_id = profile.external_user_id if profile else None
         match = Q(email=user.email.lower()) if user.email else Q(pk__in=[])
