@@ -33,10 +33,9 @@ class CourseChoiceField(forms.ModelChoiceField):
 
 
 class UploadForm(forms.Form):
-    csv_file = forms.FileField(
-        label="CSV file",
-        help_text="First line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252.",
-    )
+    """The upload form. The file comes last on purpose: when an upload is refused for its size, Django
+    stops reading at the file, so the choices sent before it are kept and shown again."""
+
     importer = forms.ChoiceField(
         label="Importer",
         choices=ImportJob.Importer.choices,
@@ -61,6 +60,10 @@ class UploadForm(forms.Form):
         label="Create accounts for unknown learners",
         required=False,
         help_text="Otherwise their rows wait in the holding table until the account exists.",
+    )
+    csv_file = forms.FileField(
+        label="CSV file",
+        help_text="First line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252.",
     )
 
     def clean_csv_file(self):

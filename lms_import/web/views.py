@@ -127,7 +127,7 @@ def _upload(request: HttpRequest, external_course_id: str | None, limiter) -> Ht
         form = UploadForm(request.POST, request.FILES, initial=initial)
         if limiter is not None and limiter.too_large:
             form.is_valid()
-            form.errors.pop("csv_file", None)
+            form.errors.clear()  # only the size matters: the rest of the form was never read
             form.add_error("csv_file", too_large_message(limiter.refused_size, limiter.limit))
         elif form.is_valid():
             job = _create_and_queue(request, form)

@@ -233,3 +233,34 @@ def test_the_job_page_follows_the_worker_by_itself(
     # With JavaScript the page polls and reloads itself; without, it refreshes every 2 s.
     expect(page.get_by_role("heading", name="Preview")).to_be_visible()
     expect(page.locator("#counts")).to_contain_text("Valid rows")
+
+
+def test_refused_uploads_say_why_and_write_nothing(
+    live_url, browser_page, login, staff_user, course, tmp_path, settings
+):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1_000_000
+    page = browser_page
+    login(page, staff_user)
+    too_large = tmp_path / "everything.csv"
+    too_large.write_text(csv_text([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "2.00"]] * 60_000))
+    workbook = tmp_path / "records.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(2000))
+
+    upload(page, live_url, too_large, course="CARD101")
+    expect(page.locator(".field-errors")).to_contain_text("F_TOO_LARGE")
+    expect(page.locator(".field-errors")).to_contain_text("the limit is 1,000,000. Split it into smaller files.")
+    expect(page.get_by_label("Course", exact=True)).to_have_value("CARD101")  # the choices are kept
+
+    upload(page, live_url, workbook, course="CARD101")
+    expect(page.locator(".field-errors")).to_contain_text("F_NOT_CSV: records.xlsx is an Excel workbook (.xlsx)")
+    expect(page.locator(".field-errors")).to_contain_text("Save As → 'CSV UTF-8 (Comma delimited)'")
+
+    page.goto(f"{live_url}/import/course-records/")
+    page.get_by_label("CSV file").set_input_files(str(workbook))
+    page.context.clear_cookies(name="csrftoken")  # as when the form outlived its token
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("heading")).to_contain_text("The form could not be verified (CSRF)")
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was uploaded or changed.")
+
+    assert not ImportJob.objects.exists()
+    assert not list(settings.MEDIA_ROOT.rglob("*.*"))
