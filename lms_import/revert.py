@@ -13,18 +13,20 @@ The revert holds the import lock row for its transaction (a running import refus
 that starts meanwhile waits) and locks the job's rows it decides on, so nothing changes under it.
 """
 
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import is_password_usable
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX, is_password_usable
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward
-from enrollments.models import Enrollment, LearnerProfile, PendingRecord
+from enrollments.models import Enrollment, PendingRecord
 
 from .models import AuditEvent, ImportJob, ImportLock
 
@@ -223,18 +225,33 @@ def _import_lock_hold() -> None:
             raise RevertLocked(IMPORT_RUNNING.format(job=state.job.pk if state.job else "?"))
 
 
+def _ids(queryset) -> array:
+    """The ids of queryset (a values_list of ids), in order, as a compact array (8 bytes each)."""
+    return array("q", queryset.order_by("pk").iterator(chunk_size=10 * CHUNK))
+
+
 def _by_id(queryset, *, apply: bool):
-    """The rows of queryset (a values_list whose first value is the id) in chunks by id, locked when applying."""
-    last = 0
-    while True:
-        page = queryset.filter(id__gt=last).order_by("id")
+    """The rows of queryset (a values_list whose first value is the id) in chunks of ids, locked when applying.
+
+    The ids are read first, in one pass; each chunk is then read by primary key. Paging with
+    "id > last ORDER BY id LIMIT n" instead would let a planner with stale statistics (right after a
+    large import) sort all the job's rows once per chunk.
+    """
+    ids = _ids(queryset.values_list("id", flat=True))
+    for start in range(0, len(ids), CHUNK):
+        page = queryset.filter(id__in=ids[start : start + CHUNK].tolist()).order_by("id")
         if apply:
             page = page.select_for_update(of=("self",))
-        chunk = list(page[:CHUNK])
-        if not chunk:
-            return
-        last = chunk[-1][0]
-        yield chunk
+        chunk = list(page)
+        if chunk:
+            yield chunk
+
+
+def _chunks(ids: array, skip: set[int] | dict):
+    for start in range(0, len(ids), CHUNK):
+        chunk = [i for i in ids[start : start + CHUNK] if i not in skip]
+        if chunk:
+            yield chunk
 
 
 def _revert_pass(job: ImportJob, *, apply: bool) -> RevertResult:
@@ -248,34 +265,70 @@ def _revert_pass(job: ImportJob, *, apply: bool) -> RevertResult:
 
 
 def _enrollments(job: ImportJob, result: RevertResult, *, apply: bool) -> dict[int, tuple[int, int]]:
-    """Remove the job's unchanged enrollments with their credit; return the kept ones: id -> (user, course)."""
-    kept: dict[int, tuple[int, int]] = {}
-    rows = Enrollment.objects.filter(import_job=job).values_list(
-        "id", "user_id", "course_id", "created_at", "updated_at", "user__username", "course__external_course_id"
+    """Remove the job's unchanged enrollments with their credit; return the kept ones: id -> (user, course).
+
+    SQL narrows the job's enrollments to those that *might* be kept (changed since, or with credit that is
+    not the job's or changed since) and the rules decide for those; every other enrollment is untouched with
+    only its own untouched credit, which is exactly what the rules remove. So a large import is reverted with
+    a few set-based statements per chunk, not a Python decision per row.
+    """
+    job_enrollments = Enrollment.objects.filter(import_job=job)
+    if apply:  # hold every row this revert decides on until it commits
+        ids = _ids(job_enrollments.select_for_update(of=("self",)).values_list("id", flat=True))
+        _ids(
+            CreditAward.objects.filter(enrollment__import_job=job)
+            .select_for_update(of=("self",))
+            .values_list("id", flat=True)
+        )
+    else:
+        ids = _ids(job_enrollments.values_list("id", flat=True))
+    touched_credit = CreditAward.objects.filter(enrollment=OuterRef("pk")).filter(
+        ~Q(import_job=job) | ~Q(created_at=F("updated_at"))
     )
-    for chunk in _by_id(rows, apply=apply):
+    candidates = job_enrollments.filter(~Q(created_at=F("updated_at")) | Exists(touched_credit)).values_list(
+        "id", "user_id", "course_id", "created_at", "updated_at"
+    )
+    kept: dict[int, tuple[int, int]] = {}
+    reasons: dict[int, str] = {}
+    kept_credit = 0
+    for chunk in _by_id(candidates, apply=False):
         awards: dict[int, list[AwardFacts]] = defaultdict(list)
         for enrollment_id, job_id, created, updated in CreditAward.objects.filter(
             enrollment_id__in=[row[0] for row in chunk]
         ).values_list("enrollment_id", "import_job_id", "created_at", "updated_at"):
             awards[enrollment_id].append(AwardFacts(job_id, created, updated))
-        remove = []
-        for enrollment_id, user_id, course_id, created, updated, username, course in chunk:
+        for enrollment_id, user_id, course_id, created, updated in chunk:
             reason = enrollment_keep_reason(
                 job_id=job.pk, created_at=created, updated_at=updated, awards=awards[enrollment_id]
             )
             if reason:
                 kept[enrollment_id] = (user_id, course_id)
-                result.kept["credits"] += len(awards[enrollment_id])
-                result.keep("enrollments", f"Enrollment #{enrollment_id}: {username} in {course}", reason)
-            else:
-                remove.append(enrollment_id)
-                result.removed["credits"] += len(awards[enrollment_id])
-        result.removed["enrollments"] += len(remove)
-        if apply and remove:
+                reasons[enrollment_id] = reason
+                kept_credit += len(awards[enrollment_id])
+    _keep_enrollments(result, reasons)
+    result.kept["credits"] += kept_credit
+    result.removed["enrollments"] += len(ids) - len(kept)
+    result.removed["credits"] += CreditAward.objects.filter(enrollment__import_job=job).count() - kept_credit
+    if apply:
+        for remove in _chunks(ids, kept):
             CreditAward.objects.filter(enrollment_id__in=remove).delete()
-            Enrollment.objects.filter(id__in=remove).delete()
+            PendingRecord.objects.filter(enrollment_id__in=remove).update(enrollment=None)
+            # Their credit and the pointers to them are gone (above): one DELETE, without the collector
+            # loading each enrollment to look for dependents that no longer exist.
+            Enrollment.objects.filter(id__in=remove)._raw_delete(Enrollment.objects.db)
     return kept
+
+
+def _keep_enrollments(result: RevertResult, reasons: dict[int, str]) -> None:
+    """Count the kept enrollments; name (who, which course) those that will be listed."""
+    room = max(KEEP_LISTED - len(result.kept_records), 0)
+    labels = {}
+    if room and reasons:
+        named = Enrollment.objects.filter(id__in=list(reasons)[:room])
+        for pk, username, course in named.values_list("id", "user__username", "course__external_course_id"):
+            labels[pk] = f"Enrollment #{pk}: {username} in {course}"
+    for enrollment_id, reason in reasons.items():
+        result.keep("enrollments", labels.get(enrollment_id, f"Enrollment #{enrollment_id}"), reason)
 
 
 def _foreign_awards(job: ImportJob, result: RevertResult, *, apply: bool) -> None:
@@ -335,31 +388,47 @@ def _pending(job: ImportJob, result: RevertResult, kept_enrollments: dict, *, ap
 
 
 def _accounts(job: ImportJob, result: RevertResult, kept_enrollments: dict, *, apply: bool) -> None:
-    """Remove the accounts the job created that have no other records and were never used."""
+    """Remove the accounts the job created that have no other records and were never used.
+
+    As for enrollments, SQL narrows the accounts to those the rules might keep, and the rules decide.
+    """
     User = get_user_model()
+    created = User.objects.filter(learner_profile__created_by_job=job)
+    if apply:
+        ids = _ids(created.select_for_update(of=("self",)).values_list("id", flat=True))
+    else:
+        ids = _ids(created.values_list("id", flat=True))
     kept_users = {user_id for user_id, _ in kept_enrollments.values()}
-    rows = LearnerProfile.objects.filter(created_by_job=job).values_list(
-        "id", "user_id", "user__username", "user__password", "user__last_login", "user__is_staff", "user__is_superuser"
+    other_records = Exists(Enrollment.objects.filter(user=OuterRef("pk")).exclude(import_job=job))
+    rights = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"))) | Exists(
+        User.user_permissions.through.objects.filter(user_id=OuterRef("pk"))
     )
-    for chunk in _by_id(rows, apply=apply):
-        user_ids = [row[1] for row in chunk]
-        others = set(
-            Enrollment.objects.filter(user_id__in=user_ids).exclude(import_job=job).values_list("user_id", flat=True)
+    candidates = (
+        created.annotate(has_other_records=other_records, has_rights=rights)
+        .filter(
+            Q(has_other_records=True)
+            | Q(has_rights=True)
+            | Q(last_login__isnull=False)
+            | Q(is_staff=True)
+            | Q(is_superuser=True)
+            | ~Q(password__startswith=UNUSABLE_PASSWORD_PREFIX)
+            | Q(pk__in=list(kept_users))
         )
-        rights = set(User.groups.through.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
-        rights |= set(
-            User.user_permissions.through.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True)
+        .values_list(
+            "id", "username", "password", "last_login", "is_staff", "is_superuser", "has_other_records", "has_rights"
         )
-        remove = []
-        for _, user_id, username, password, last_login, is_staff, is_superuser in chunk:
-            used = bool(last_login or is_staff or is_superuser or user_id in rights or is_password_usable(password))
-            reason = account_keep_reason(has_other_records=user_id in others or user_id in kept_users, used=used)
+    )
+    kept: set[int] = set()
+    for chunk in _by_id(candidates, apply=False):
+        for user_id, username, password, last_login, is_staff, is_superuser, has_other, has_rights in chunk:
+            used = bool(last_login or is_staff or is_superuser or has_rights or is_password_usable(password))
+            reason = account_keep_reason(has_other_records=has_other or user_id in kept_users, used=used)
             if reason:
+                kept.add(user_id)
                 result.keep("accounts", f"Account {username}", reason)
-            else:
-                remove.append(user_id)
-        result.removed["accounts"] += len(remove)
-        if apply and remove:
+    result.removed["accounts"] += len(ids) - len(kept)
+    if apply:
+        for remove in _chunks(ids, kept):
             User.objects.filter(id__in=remove).delete()
 
 
