@@ -2,16 +2,24 @@
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
+from enrollments.models import Enrollment
 from lms_import.admin_support import SpreadsheetAdmin
 
 from .models import Course, CourseCredit, CourseObject
 from .resources import SHELL_OFFERS_NOTHING, CourseCreditResource, CourseObjectResource, CourseResource
 
 SHELL_HAS_NO_OBJECTS = "Course shells cannot have course objects: change the kind to 'course' first."
+
+
+def _count(model, **filters) -> Coalesce:
+    """The number of model rows of each course, as a correlated subquery."""
+    rows = model.objects.filter(course=OuterRef("pk"), **filters).order_by().values("course")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
 
 
 class ShellGuardFormSet(forms.BaseInlineFormSet):
@@ -78,12 +86,14 @@ class CourseAdmin(SpreadsheetAdmin, ImportExportModelAdmin):
     inlines = [CourseObjectInline, CourseCreditInline]
 
     def get_queryset(self, request):
+        # Subqueries, not joins: two joined counts multiply each other, and a join would aggregate every
+        # enrollment of the site for one page of courses.
         return (
             super()
             .get_queryset(request)
             .annotate(
-                enrollment_total=Count("enrollments", distinct=True),
-                required_total=Count("course_objects", filter=Q(course_objects__required=True)),
+                required_total=_count(CourseObject, required=True),
+                enrollment_total=_count(Enrollment),
             )
         )
 

@@ -109,6 +109,14 @@ def test_jobs_lock_and_audit_log_are_read_only(app, model, records, root, client
     assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
+def test_course_list_counts_required_steps_and_enrollments(records, root, client):
+    CourseObject.objects.create(course=Course.objects.get(external_course_id="CARD101"), title="Quiz", required=False)
+
+    course = client.get(reverse("admin:courses_course_changelist")).context["cl"].result_list[0]
+
+    assert (course.required_total, course.enrollment_total) == (1, 1)
+
+
 def test_the_job_page_links_to_the_job_and_its_revert(records, root, client):
     job = records["job"]
     page = client.get(reverse("admin:lms_import_importjob_change", args=[job.pk])).content.decode()
