@@ -284,3 +284,19 @@ def test_revert_page_is_for_superusers_with_csrf(course_job, learner, superuser)
     strict.force_login(superuser)
     assert strict.post(url).status_code == 403
     assert Enrollment.objects.count() == 2
+
+
+def test_revert_page_lists_what_it_keeps_before_and_after(course_job, learner, superuser, client):
+    maria = Enrollment.objects.get(user=learner)
+    maria.attended = True
+    maria.save()
+    client.force_login(superuser)
+    url = f"/import/jobs/{course_job.pk}/revert/"
+
+    confirm = page_text(client.get(url))
+    done = page_text(client.post(url, follow=True))
+
+    kept = f"Enrollment #{maria.pk}: maria@example.org in CARD101 changed since the import (last change"
+    assert "Will be kept (changed since the import)" in confirm and kept in confirm
+    assert "Kept (changed since the import)" in done and kept in done
+    assert list(Enrollment.objects.all()) == [maria]
