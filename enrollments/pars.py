@@ -263,6 +263,7 @@ def pars_report(
 
     With a period, learner counts take enrollments that started in it and the file takes completions in it.
     """
+    from courses.models import Course
     from credits.models import CreditAward
     from enrollments.models import Enrollment
 
@@ -306,7 +307,15 @@ def pars_report(
             "user__learner_profile__board_id",
         )
     )
+    # Every course with an activity id appears, with zero counts when nothing of it is reportable yet.
     activities: dict[str, Activity] = {}
+    courses = Course.objects.filter(kind=Course.KIND_COURSE).exclude(pars_activity_id="")
+    if activity:
+        courses = courses.filter(pars_activity_id=activity)
+    for activity_id, course_id, title in courses.order_by("external_course_id").values_list(
+        "pars_activity_id", "external_course_id", "title"
+    ):
+        activities.setdefault(activity_id, Activity(activity_id)).courses.append(f"{course_id} {title}")
     left_out = {LEFT_OUT_SHELL: 0, LEFT_OUT_LEGACY: 0}
     physicians_done: list[tuple] = []
     for chunk in _chunks(rows.iterator(chunk_size=2000), 2000):
@@ -316,10 +325,7 @@ def pars_report(
             if reason:
                 left_out[reason] += 1
                 continue
-            summary = activities.setdefault(activity_id, Activity(activity_id))
-            label = f"{course_id} {title}"
-            if label not in summary.courses:
-                summary.courses.append(label)
+            summary = activities[activity_id]
             start, category, complete, completed = row[6:10]
             if in_period(start, date_from=date_from, date_to=date_to, zone=zone):
                 counted = counted_category(enrollment_start=start, participant_category=category)

@@ -117,6 +117,7 @@ def pars_site(course, credit_types, write_csv):
         participant_category="physician",
     )
 
+    Course.objects.create(external_course_id="NEW101", title="Not started yet", pars_activity_id="0077777")
     shell = Course.objects.create(
         external_course_id="OLD-PARS", title="Old activity", kind="shell", pars_activity_id="0099999"
     )
@@ -147,7 +148,9 @@ def test_counts_include_native_and_course_level_records_only(pars_site, admin_cl
     assert page.status_code == 200
     text = page_text(page)
     report = page.context["report"]
-    assert [a.activity_id for a in report.activities] == ["0012345"]  # the shell's 0099999 never appears
+    # the shell's 0099999 never appears; a PARS course without records yet does, with zero learners
+    assert [a.activity_id for a in report.activities] == ["0012345", "0077777"]
+    assert (report.activities[1].physicians, report.activities[1].others) == (0, 0)
     card = report.activities[0]
     # physicians: L-1, L-2, L-4 (imported) and the native L-6; the legacy L-7 never counts; L-5 has no category
     # and L-7's native CARD102 enrollment no start, so neither is counted; NOPARS is no activity at all

@@ -36,7 +36,7 @@ class Command(BaseCommand):
             return
         out = self.stdout
         if not report.activities:
-            out.write("No PARS activity has reportable records.")
+            out.write("No course has an ACCME PARS activity ID (set it on the course in the admin).")
         for activity in report.activities:
             out.write(
                 f"Activity {activity.activity_id} ({', '.join(activity.courses)}): {activity.physicians} physicians, "
