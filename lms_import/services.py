@@ -14,11 +14,13 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.db import close_old_connections, connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -177,7 +179,10 @@ def _record_file_problem(job: ImportJob, finding: Finding) -> None:
 # -- validate: the dry run -------------------------------------------------------------------------
 def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) -> ImportJob:
     """Check the whole file and plan it without writing anything but the job and its error report."""
-    claimed = ImportJob.objects.filter(pk=job.pk, status=Status.UPLOADED).update(
+    # A validation whose worker died (silent for a lease) is run again by its redelivered task: it writes nothing.
+    silent = ExpressionWrapper(Now() - Value(timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)), DateTimeField())
+    died = Q(status=Status.VALIDATING, heartbeat_at__lt=silent)
+    claimed = ImportJob.objects.filter(Q(status=Status.UPLOADED) | died, pk=job.pk).update(
         status=Status.VALIDATING, validate_started_at=Now(), heartbeat_at=Now()
     )
     if not claimed:

@@ -6,6 +6,7 @@ as a crashed machine would. The lease is short (3 s) in the worker and in the li
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -160,3 +161,31 @@ def test_an_apply_task_delivered_twice_applies_once(start_worker, admin_user, co
 
     assert written() == {"enrollments": 3000, "credits": 3000, "pending": 0, "profiles": 3000, "accounts": 3000}
     assert ImportJob.objects.get(pk=job.pk).created_enrollments == 3000
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_validation_killed_midway_is_run_again_when_its_task_is_redelivered(
+    short_lease, start_worker, admin_user, course, tmp_path
+):
+    from django.core.files import File
+    from django.db.models import DateTimeField, ExpressionWrapper, Value
+    from django.db.models.functions import Now
+
+    first = start_worker()
+    path = big_file(tmp_path, rows=40_000)
+    with path.open("rb") as f:
+        job = import_job_create(user=admin_user, importer="course", course=course, upload=File(f, name=path.name))
+    validate_import_job.delay(job.pk)
+    wait_until(lambda: ImportJob.objects.get(pk=job.pk).progress_done > 0, 60, "the validation to make progress")
+    first.kill()
+    assert ImportJob.objects.get(pk=job.pk).status == "validating"
+    lease_ago = ExpressionWrapper(Now() - Value(timedelta(seconds=LEASE_SECONDS)), output_field=DateTimeField())
+    wait_until(lambda: ImportJob.objects.filter(pk=job.pk, heartbeat_at__lt=lease_ago).exists(), 30, "a silent lease")
+
+    start_worker(env={"CELERY_VISIBILITY_TIMEOUT": 1})  # the broker delivers the killed task again
+
+    job = wait_until(
+        lambda: ImportJob.objects.filter(pk=job.pk, status="validated").first(), 60, "the validation to run again"
+    )
+    assert (job.rows_total, job.rows_valid) == (40_000, 40_000)
