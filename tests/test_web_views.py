@@ -272,6 +272,7 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
         "status_label": "Importing",
         "active": True,
         "lost": True,
+        "stalled": False,
         "done": 5000,
         "total": 20000,
         "percent": 25,
@@ -334,3 +335,13 @@ def test_shells_have_no_course_page_form(staff, course):
     Course.objects.create(external_course_id="OLD-1", title="Old", kind="shell")
 
     assert client_for(staff).get("/courses/OLD-1/import/").status_code == 404
+
+
+def test_a_silent_validation_is_shown_stalled(staff, course, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 30
+    job = make_job(staff, course, status="validating", heartbeat_at=timezone.now() - timedelta(minutes=5))
+
+    html = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
+
+    assert "The worker checking this file seems to have stopped" in html
+    assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()["stalled"] is True

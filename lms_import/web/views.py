@@ -71,12 +71,14 @@ def job_progress_data(job: ImportJob, lock: LockState) -> dict:
     total = max(total, done)
     percent = round(100 * done / total) if total else 0
     heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
+    stalled = job.status == Status.VALIDATING and (heartbeat_age is None or heartbeat_age > lock.lease_seconds)
     return {
         "job": job.pk,
         "status": job.status,
         "status_label": job.get_status_display(),
         "active": job.status in ACTIVE,
         "lost": job_is_lost(job, lock),
+        "stalled": stalled,  # a validation whose worker went silent; its redelivered task runs it again
         "done": done,
         "total": total,
         "percent": percent,

@@ -7,6 +7,7 @@
   var url = box.getAttribute("data-progress-url");
   var status = box.getAttribute("data-status");
   var lost = box.getAttribute("data-lost") === "1";
+  var stalled = box.getAttribute("data-stalled") === "1";
   var bar = document.getElementById("progress-bar");
   var text = document.getElementById("progress-text");
   var delay = 500;
@@ -25,7 +26,7 @@
         return response.json();
       })
       .then(function (data) {
-        if (data.status !== status || data.lost !== lost) {
+        if (data.status !== status || data.lost !== lost || data.stalled !== stalled) {
           window.location.reload();
           return;
         }
