@@ -265,6 +265,7 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
     progress = client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()
 
     assert "This import is lost." in html and "Ask a site admin to unlock the importer" in html
+    assert "stopped sending heartbeats 600 s ago (the lease is 30 s)" in html
     assert '<progress id="progress-bar" max="20000" value="5000"' in html
     assert progress | {"heartbeat_age": None} == {
         "job": job.pk,

@@ -8,6 +8,7 @@ the job's progress and the lock's state from the database.
 import logging
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -55,11 +56,15 @@ def site_admin_required(view):
 
 
 # -- job state as the pages show it ------------------------------------------------------------------
+def _holds(lock: LockState, job: ImportJob) -> bool:
+    return lock.held and lock.job is not None and lock.job.pk == job.pk
+
+
 def job_is_lost(job: ImportJob, lock: LockState) -> bool:
     """An importing job whose worker is gone: its lock went stale, or it no longer holds the lock and is silent."""
     if job.status != Status.IMPORTING:
         return False
-    if lock.held and lock.job is not None and lock.job.pk == job.pk:
+    if _holds(lock, job):
         return lock.stale
     # Not holding the lock (released by an unlock, or not taken yet): lost once its own pulse is older than the lease.
     silent = job.heartbeat_at is None or (lock.db_now - job.heartbeat_at).total_seconds() > lock.lease_seconds
@@ -70,7 +75,10 @@ def job_progress_data(job: ImportJob, lock: LockState) -> dict:
     done, total = job.progress  # while importing, the live figures are on the lock row
     total = max(total, done)
     percent = round(100 * done / total) if total else 0
-    heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
+    if job.status == Status.IMPORTING and _holds(lock, job):
+        heartbeat_age = lock.heartbeat_age_seconds  # an apply's heartbeat goes to the lock row
+    else:
+        heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
     stalled = job.status == Status.VALIDATING and (heartbeat_age is None or heartbeat_age > lock.lease_seconds)
     return {
         "job": job.pk,
@@ -132,8 +140,17 @@ def _upload(request: HttpRequest, external_course_id: str | None, limiter) -> Ht
             form.errors.clear()  # only the size matters: the rest of the form was never read
             form.add_error("csv_file", too_large_message(limiter.refused_size, limiter.limit))
         elif form.is_valid():
-            job = _create_and_queue(request, form)
-            return redirect("lms_import:job", pk=job.pk)
+            try:
+                job = _create_and_queue(request, form)
+            except Exception:
+                log.exception("storing an upload failed")
+                form.add_error(
+                    None,
+                    "The file could not be stored because of an unexpected error; nothing was "
+                    "imported. Try again, and tell the site's operators if it happens again.",
+                )
+            else:
+                return redirect("lms_import:job", pk=job.pk)
     return render(
         request,
         "lms_import/upload.html",
@@ -142,8 +159,6 @@ def _upload(request: HttpRequest, external_course_id: str | None, limiter) -> Ht
 
 
 def _max_upload_bytes() -> int:
-    from django.conf import settings
-
     return settings.IMPORT_MAX_UPLOAD_BYTES
 
 
@@ -187,7 +202,6 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "job": job,
             "lock": lock,
             "progress": job_progress_data(job, lock),
-            "holds_lock": lock.held and lock.job is not None and lock.job.pk == job.pk,
             "active": job.status in ACTIVE,
             "errors_page": errors,
             "errors_beyond_stored": max(job.error_count - len(job.errors), 0),
@@ -214,6 +228,12 @@ def _decide(request: HttpRequest, job: ImportJob) -> HttpResponse:
             messages.error(request, "Choose Import or Cancel.")
     except ImportRefused as refused:
         messages.error(request, str(refused))
+    except Exception:
+        log.exception("%s of import job %s failed", action, job.pk)
+        messages.error(
+            request,
+            f"Import #{job.pk} could not be changed because of an unexpected error; the server log has the details.",
+        )
     return redirect("lms_import:job", pk=job.pk)
 
 
