@@ -93,7 +93,7 @@ def generate(path: Path, rows: int, *, existing: int = 0, existing_share: float 
                 written += 1
                 continue
             completed = f"2025-{month + 1:02d}-{day:02d}"
-            count = 1 if rng.random() < 0.5 else 2
+            count = min(1 if rng.random() < 0.5 else 2, rows - written)
             for credit_type in rng.sample(types, count):
                 credits = rng.choice(CREDITS[credit_type])
                 out.writerow(base + ["1", completed, credit_type, credits, "2028-12-31"] + tail)

@@ -294,3 +294,17 @@ def test_csv_safe_leaves_text_alone():
 
 def test_show_makes_control_characters_visible():
     assert show("a\x00b") == "'a\\x00b'" and show("x" * 100).endswith("…'")
+
+
+def test_packed_table_grows_and_finds_every_key():
+    from lms_import.importer.registry import PackedTable, table_key
+
+    table = PackedTable("Q", capacity=4)
+    keys = [table_key(hash(f"k{n}")) for n in range(5000)]
+    for n, key in enumerate(keys):
+        assert table.find(key) == -1
+        slot = table.insert(key)  # may grow the table: fetch the columns after it
+        table.columns[0][slot] = n
+    assert len(table) == 5000
+    assert all(table.columns[0][table.find(key)] == n for n, key in enumerate(keys))
+    assert table.find(table_key(hash("absent"))) == -1 and table_key(0) != 0

@@ -46,11 +46,12 @@ from .findings import (
     show,
 )
 from .lookups import CourseInfo, Learner
+from .registry import PackedTable, table_key
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DOB_MONTHS = frozenset({str(n) for n in range(1, 13)} | {f"{n:02d}" for n in range(1, 13)})
 DOB_DAYS = frozenset({str(n) for n in range(1, 32)} | {f"{n:02d}" for n in range(1, 32)})
-_MASK48 = (1 << 48) - 1
+_WORD = (1 << 64) - 1
 
 COLUMN_COUNT = (
     "This row has {got} values but the header has {want} columns. Look for a missing or extra delimiter (a comma "
@@ -173,68 +174,99 @@ class LearnerRegistry:
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[int, int] = {}
+        # columns: order | identity hash << 32, profile hash
+        self._table = PackedTable("QI")
         self.count = 0
 
     @staticmethod
     def _keys(row: Row) -> list[int]:
         if row.learner_keys is None:
-            keys = [hash("x:" + row.external_user_id)] if row.external_user_id else []
+            keys = [table_key(hash("x:" + row.external_user_id))] if row.external_user_id else []
             if row.email:
-                keys.append(hash("e:" + row.email))
+                keys.append(table_key(hash("e:" + row.email)))
             row.learner_keys = keys
         return row.learner_keys
 
     def knows(self, row: Row) -> bool:
-        return any(key in self._by_key for key in self._keys(row))
+        find = self._table.find
+        return any(find(key) >= 0 for key in self._keys(row))
 
     def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
         """(order, first row of this learner, identity conflict, profile differs from the first row)."""
         keys = self._keys(row)
-        identity = hash((row.external_user_id, row.email, "identity")) & _MASK48
-        profile = hash(row.profile) & _MASK48
+        identity = hash((row.external_user_id, row.email, "identity")) & 0xFFFFFFFF
+        profile = hash(row.profile) & 0xFFFFFFFF
+        table = self._table
+        packed_column, profile_column = table.columns
         for key in keys:
-            packed = self._by_key.get(key)
-            if packed is not None:
+            slot = table.find(key)
+            if slot >= 0:
+                packed = packed_column[slot]
                 order = packed & 0xFFFFFFFF
-                if (packed >> 32) & _MASK48 != identity:
+                if packed >> 32 != identity:
                     return order, False, True, False
-                return order, False, False, (packed >> 80) != profile
+                return order, False, False, profile_column[slot] != profile
         order = self.count
         self.count += 1
-        packed = order | identity << 32 | profile << 80
         for key in keys:
-            self._by_key[key] = packed
+            slot = table.insert(key)
+            table.columns[0][slot] = order | identity << 32
+            table.columns[1][slot] = profile
         return order, True, False, False
 
 
 class EnrollmentRegistry:
     """One entry per learner and course seen in this file: its order, first line, fields and credit types.
 
-    The value is one packed int (order: 32 bits, first line: 32, hash of the enrollment fields: 48,
-    then one bit per credit type) so that a million enrollments stay well under 100 MB.
+    Keys are exact: (learner key << 22) | course key. Values: order | first line << 32, a hash of the
+    enrollment fields, and a bit per credit type (types past the 63rd in a small overflow dict).
     """
 
     def __init__(self) -> None:
-        self._groups: dict[int, int] = {}
+        self._table = PackedTable("QQQ")
+        self._overflow: dict[int, int] = {}
         self.count = 0
+
+    @staticmethod
+    def key(learner_key: int, course_key: int) -> int:
+        if course_key >= 1 << 22 or learner_key >= 1 << 42:
+            raise ValueError("Course or learner ids beyond the importer's key space.")
+        return learner_key << 22 | course_key
 
     def add_row(self, key: int, line: int, fields_hash: int, type_bit: int) -> tuple[int, bool, int, str | None]:
         """(enrollment order, first row of it, its first line, problem: None, 'inconsistent' or 'duplicate')."""
-        packed = self._groups.get(key)
-        fields_hash &= _MASK48
-        if packed is None:
+        table = self._table
+        packed_column, fields_column, types_column = table.columns
+        fields_hash &= _WORD
+        slot = table.find(key)
+        if slot < 0:
             order = self.count
             self.count += 1
-            self._groups[key] = order | line << 32 | fields_hash << 64 | type_bit << 112
+            slot = table.insert(key)
+            table.columns[0][slot] = order | line << 32
+            table.columns[1][slot] = fields_hash
+            self._types_add(slot, type_bit)
             return order, True, line, None
-        order, first = packed & 0xFFFFFFFF, (packed >> 32) & 0xFFFFFFFF
-        if (packed >> 64) & _MASK48 != fields_hash:
+        packed = packed_column[slot]
+        order, first = packed & 0xFFFFFFFF, packed >> 32
+        if fields_column[slot] != fields_hash:
             return order, False, first, "inconsistent"
-        if (packed >> 112) & type_bit:
+        if self._types_has(slot, type_bit):
             return order, False, first, "duplicate"
-        self._groups[key] = packed | type_bit << 112
+        self._types_add(slot, type_bit)
         return order, False, first, None
+
+    def _types_has(self, slot: int, type_bit: int) -> bool:
+        if type_bit < 1 << 64:
+            return bool(self._table.columns[2][slot] & type_bit)
+        return bool(self._overflow.get(self._table.keys[slot], 0) & type_bit)
+
+    def _types_add(self, slot: int, type_bit: int) -> None:
+        if type_bit < 1 << 64:
+            self._table.columns[2][slot] |= type_bit
+        else:
+            key = self._table.keys[slot]
+            self._overflow[key] = self._overflow.get(key, 0) | type_bit
 
 
 @dataclass
@@ -599,7 +631,7 @@ class Checker:
                 totals.shells.append(course.external_course_id)
             course = row.course = CourseInfo(course.external_course_id, course.title, "shell", None, None, False, shell)
 
-        key = learner_key << 40 | course.key
+        key = self.enrollments.key(learner_key, course.key)
         bit = self.type_bits.get(row.credit_type, 1)
         order, first, first_line, problem = self.enrollments.add_row(key, row.line, hash(row.enrollment_fields), bit)
         if problem:
