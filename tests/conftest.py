@@ -109,7 +109,8 @@ def learner(db):
 
 def make_learner(external_id, email, first="", last="", **profile):
     user = get_user_model().objects.create(username=email or external_id, email=email, first_name=first, last_name=last)
-    LearnerProfile.objects.create(user=user, external_user_id=external_id, **profile)
+    # update_or_create: a held row matching this e-mail may already have given the account a profile
+    LearnerProfile.objects.update_or_create(user=user, defaults={"external_user_id": external_id, **profile})
     return user
 
 
