@@ -9,6 +9,9 @@ from array import array
 
 EMPTY = 0
 _WORD = (1 << 64) - 1
+# Fibonacci hashing: the top bits of key * 2^64/phi spread even sequential keys (learner << 22 | course)
+# evenly over the slots; taking low bits of such keys would pile them into a few long probe runs.
+_GOLDEN = 0x9E3779B97F4A7C15
 
 
 def table_key(value: int) -> int:
@@ -28,6 +31,7 @@ class PackedTable:
 
     def _allocate(self, capacity: int) -> None:
         self.mask = capacity - 1
+        self.shift = 64 - (capacity.bit_length() - 1)
         self.limit = int(capacity * self.load)
         self.keys = array("Q", [EMPTY]) * capacity
         self.columns = [array(code, [0]) * capacity for code in self.typecodes]
@@ -35,7 +39,7 @@ class PackedTable:
     def find(self, key: int) -> int:
         """The slot of key, or -1."""
         keys, mask = self.keys, self.mask
-        slot = (key ^ (key >> 31)) & mask
+        slot = ((key * _GOLDEN) & _WORD) >> self.shift
         while True:
             found = keys[slot]
             if found == key:
@@ -49,7 +53,7 @@ class PackedTable:
         if self.count >= self.limit:
             self._grow()
         keys, mask = self.keys, self.mask
-        slot = (key ^ (key >> 31)) & mask
+        slot = ((key * _GOLDEN) & _WORD) >> self.shift
         while keys[slot] != EMPTY:
             slot = (slot + 1) & mask
         keys[slot] = key
