@@ -539,7 +539,8 @@ class Checker:
         knows = self.learners.knows
         rows = [c.row for c in checked if c.valid and not knows(c.row)]
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
-        by_email = lookups.learners_by_email({r.email for r in rows if r.email})
+        # By e-mail only where the external id found nobody: the external id decides when it matches.
+        by_email = lookups.learners_by_email({r.email for r in rows if r.email and r.external_user_id not in by_ext})
         for item in checked:
             row = item.row
             if row is None or row.learner is not None or item.findings or knows(row):
