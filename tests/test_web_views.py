@@ -346,3 +346,20 @@ def test_a_silent_validation_is_shown_stalled(staff, course, settings):
 
     assert "The worker checking this file seems to have stopped" in html
     assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()["stalled"] is True
+
+
+def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
+    job = make_job(staff, course, status="queued", progress_done=800, progress_total=800)
+
+    assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json() | {"heartbeat_age": None} == {
+        "job": job.pk,
+        "status": "queued",
+        "status_label": "Queued",
+        "active": True,
+        "lost": False,
+        "stalled": False,
+        "done": 0,
+        "total": 800,
+        "percent": 0,
+        "heartbeat_age": None,
+    }

@@ -73,6 +73,8 @@ def job_is_lost(job: ImportJob, lock: LockState) -> bool:
 
 def job_progress_data(job: ImportJob, lock: LockState) -> dict:
     done, total = job.progress  # while importing, the live figures are on the lock row
+    if job.status in (Status.QUEUED, Status.IMPORTING) and not _holds(lock, job):
+        done = 0  # the apply has not started; the job's own figures are the validation's
     total = max(total, done)
     percent = round(100 * done / total) if total else 0
     if job.status == Status.IMPORTING and _holds(lock, job):
