@@ -35,7 +35,7 @@ format: install
 
 ## test: ruff, then the whole suite on PostgreSQL and Redis (started or installed if needed)
 test: install services lint
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## bench: import throughput and peak memory at 100k and 1M rows on PostgreSQL
