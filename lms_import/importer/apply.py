@@ -231,6 +231,20 @@ class CopyWriter(Writer):
                 self.written[table] += payload[f"{table}_rows"]
         if payload.get("profile_fills"):
             self._fill_profiles(payload["profile_fills"])
+        self.constraints_check()
+
+    @staticmethod
+    def constraints_check() -> None:
+        """Run the batch's deferred foreign-key checks now, not all at commit.
+
+        Switching deferred constraints to IMMEDIATE runs every check still pending (PostgreSQL's
+        set-based path, the one commit uses, about half the cost of checking row by row during COPY);
+        switching back defers the next batch's. The checks then overlap the producer's next batch
+        instead of adding up at the end.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def _fill_profiles(self, rows: list[tuple]) -> None:
         fields = ", ".join(PROFILE_FIELDS)
