@@ -137,6 +137,8 @@ ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
 class Writer:
     """Collects one batch of rows per table and writes them on flush()."""
 
+    textual = False  # True: takes dates, times and decimals as their text (the planner caches it)
+
     def __init__(self) -> None:
         self.tables = _tables()
         self.buffers: dict[str, list[tuple]] = {name: [] for name in ORDER}
@@ -193,6 +195,8 @@ class CountingWriter(Writer):
 
 class CopyWriter(Writer):
     """PostgreSQL: COPY per table per batch; ids reserved from the sequences."""
+
+    textual = True
 
     def reserve(self, table: str, count: int) -> list[int]:
         if not count:

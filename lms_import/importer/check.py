@@ -46,7 +46,7 @@ from .findings import (
     show,
 )
 from .lookups import CourseInfo, Learner
-from .registry import PackedTable, table_key
+from .registry import PackedTable, table_capacity, table_key
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DOB_MONTHS = frozenset({str(n) for n in range(1, 13)} | {f"{n:02d}" for n in range(1, 13)})
@@ -173,9 +173,9 @@ class LearnerRegistry:
     (E_INCONSISTENT_ROWS), never as two people merged into one account.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1 << 12) -> None:
         # columns: order | identity hash << 32, profile hash
-        self._table = PackedTable("QI")
+        self._table = PackedTable("QI", capacity)
         self.count = 0
 
     @staticmethod
@@ -222,8 +222,8 @@ class EnrollmentRegistry:
     enrollment fields, and a bit per credit type (types past the 63rd in a small overflow dict).
     """
 
-    def __init__(self) -> None:
-        self._table = PackedTable("QQQ")
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self._table = PackedTable("QQQ", capacity)
         self._overflow: dict[int, int] = {}
         self.count = 0
 
@@ -297,6 +297,7 @@ class Checker:
         now: datetime,
         job_id: int | None,
         create_accounts: bool,
+        expected_rows: int = 0,
     ):
         self.header = header
         self.width = len(header.raw)
@@ -323,13 +324,16 @@ class Checker:
         self.pending_waiting = lookups.pending_any(exclude_job=job_id)
         self._credits_ok: dict[tuple, Decimal | None] = {}
         self.absent: set[str] = set()
-        self.learners = LearnerRegistry()
-        self.enrollments = EnrollmentRegistry()
+        # Sized for the file up front (rows ≥ enrollments; learners have up to two keys): growing a table
+        # rehashes it in Python, which cost more than all its look-ups together.
+        capacity = table_capacity(expected_rows)
+        self.learners = LearnerRegistry(capacity)
+        self.enrollments = EnrollmentRegistry(capacity)
         self.totals = CheckTotals()
 
     # -- the batch --------------------------------------------------------------------------
     def check_batch(self, batch: list[tuple[int, list[str]]]) -> list[Checked]:
-        checked = [self._parse(line, fields) for line, fields in batch]
+        checked = self._parse_batch(batch)
         self._courses_resolve(checked)
         self._learners_resolve(checked)
         self._state_check(checked)
@@ -343,130 +347,146 @@ class Checker:
                 self.totals.invalid += 1
         return checked
 
-    # -- one row, no database ---------------------------------------------------------------
-    def _parse(self, line: int, fields: list[str]) -> Checked:
-        """The row's values, parsed by the domain rules. The common case (a valid row) takes the fast path:
-        positional reads, cached dates and flags, and a rule function only where a value needs judging."""
-        if len(fields) != self.width:
-            message = COLUMN_COUNT.format(got=len(fields), want=self.width)
-            value = ",".join(fields)[:200]
-            return Checked(line, fields, None, [Finding(E_COLUMN_COUNT, message, line, "", value)])
-        if _CONTROL.search("".join(fields)):
-            return Checked(line, fields, None, self._controls(line, fields))
+    # -- rows, no database -----------------------------------------------------------------
+    def _parse_batch(self, batch: list[tuple[int, list[str]]]) -> list[Checked]:
+        """Each row's values, parsed by the domain rules.
 
-        findings: list[Finding] = []
-        fields.append("")
-        values = list(map(str.strip, self.pick(fields)))
-        fields.pop()
-        if any(map(gt, map(len, values), self.limit_list)):
-            for name, limit, value in zip(self.names, self.limit_list, values, strict=True):
-                if len(value) > limit:
-                    message = TOO_LONG.format(column=name, length=len(value), limit=limit)
-                    findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
-        (
-            ext,
-            email,
-            first_name,
-            last_name,
-            course_text,
-            title,
-            start_text,
-            end_text,
-            complete_text,
-            completed_text,
-            credit_type,
-            credits_text,
-            expiration_text,
-            attended_text,
-            category_text,
-            dob_month,
-            dob_day,
-            state,
-            license_id,
-            board,
-            board_id,
-        ) = values
+        The common case, a valid row, takes a fast path: C-level column picking and length checks,
+        cached dates, flags and e-mails, and a rule function only where a value needs judging. Anything
+        the fast path does not accept outright goes to the rule functions, which say what is wrong.
+        """
+        width, pick, limits, chosen, now = self.width, self.pick, self.limit_list, self.chosen, self.now
+        when, dates, emails_ok, cache = self._when, self._dates, self._emails_ok, self._cache
+        flags_get, categories_get = FLAGS.get, CATEGORIES.get
+        control, strip = _CONTROL.search, str.strip
+        out = []
+        append = out.append
+        for line, fields in batch:
+            if len(fields) != width:
+                message = COLUMN_COUNT.format(got=len(fields), want=width)
+                value = ",".join(fields)[:200]
+                append(Checked(line, fields, None, [Finding(E_COLUMN_COUNT, message, line, "", value)]))
+                continue
+            if control("".join(fields)):
+                append(Checked(line, fields, None, self._controls(line, fields)))
+                continue
 
-        if not ext and not email:
-            findings += learner_check(external_user_id=ext, email=email, line=line)
-        elif email:
-            if email not in self._emails_ok:
-                found = email_check(email, line)
-                if found:
-                    findings += found
-                elif len(self._emails_ok) < 4096:
-                    self._emails_ok.add(email)
-            email = email.lower()
-        if self.chosen is not None:
-            if course_text and course_text != self.chosen:
-                findings += course_ref_check(line=line, value=course_text, chosen=self.chosen)
-            course_text = self.chosen
-        elif not course_text:
-            findings += course_ref_check(line=line, value=course_text, chosen=None)
-        complete = FLAGS.get(complete_text.lower())
-        if complete is None:
-            complete, found = complete_parse(complete_text, line)
-            findings += found
+            findings: list[Finding] = []
+            fields.append("")
+            values = list(map(strip, pick(fields)))
+            fields.pop()
+            if any(map(gt, map(len, values), limits)):
+                for name, limit, value in zip(self.names, limits, values, strict=True):
+                    if len(value) > limit:
+                        message = TOO_LONG.format(column=name, length=len(value), limit=limit)
+                        findings.append(Finding(E_FIELD_TOO_LONG, message, line, name, value[:200]))
+            (
+                ext,
+                email,
+                first_name,
+                last_name,
+                course_text,
+                title,
+                start_text,
+                end_text,
+                complete_text,
+                completed_text,
+                credit_type,
+                credits_text,
+                expiration_text,
+                attended_text,
+                category_text,
+                dob_month,
+                dob_day,
+                state,
+                license_id,
+                board,
+                board_id,
+            ) = values
 
-        start = self._when(start_text, "enrollment_start", line, findings) if start_text else None
-        end = self._when(end_text, "enrollment_end", line, findings) if end_text else None
-        completed = self._when(completed_text, "date_completed", line, findings) if completed_text else None
-        expiration = None
-        if expiration_text:
-            expiration = self._dates.get(expiration_text)
-            if expiration is None:
-                expiration = date_parse(expiration_text)
+            if email:
+                if email not in emails_ok:
+                    found = email_check(email, line)
+                    if found:
+                        findings += found
+                    else:
+                        if len(emails_ok) > 4096:
+                            emails_ok.clear()
+                        emails_ok.add(email)
+                email = email.lower()
+            elif not ext:
+                findings += learner_check(external_user_id=ext, email=email, line=line)
+            if chosen is not None:
+                if course_text and course_text != chosen:
+                    findings += course_ref_check(line=line, value=course_text, chosen=chosen)
+                course_text = chosen
+            elif not course_text:
+                findings += course_ref_check(line=line, value=course_text, chosen=None)
+            complete = flags_get(complete_text.lower())
+            if complete is None:
+                complete, found = complete_parse(complete_text, line)
+                findings += found
+
+            start = when(start_text, "enrollment_start", line, findings) if start_text else None
+            end = when(end_text, "enrollment_end", line, findings) if end_text else None
+            completed = when(completed_text, "date_completed", line, findings) if completed_text else None
+            expiration = None
+            if expiration_text:
+                expiration = dates.get(expiration_text)
                 if expiration is None:
-                    findings.append(date_invalid("credit_expiration", expiration_text, line))
-                else:
-                    self._cache(self._dates, expiration_text, expiration)
-        if (
-            (complete and completed is None)
-            or (completed is not None and (completed > self.now or (start is not None and completed < start)))
-            or (start is not None and end is not None and end < start)
-        ):
-            raw = {"enrollment_start": start_text, "enrollment_end": end_text, "date_completed": completed_text}
-            findings += dates_check(
-                line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=self.now
-            )
-        attended = None
-        if attended_text:
-            attended = FLAGS.get(attended_text.lower())
-            if attended is None:
-                attended, found = attended_parse(attended_text, line)
-                findings += found
-        category = ""
-        if category_text:
-            category = CATEGORIES.get(category_text.lower(), "")
-            if not category:
-                category, found = category_parse(category_text, line)
-                findings += found
-        if dob_month or dob_day:
-            if not (dob_month in DOB_MONTHS and dob_day in DOB_DAYS):
-                findings += dob_check(month=dob_month, day=dob_day, line=line)
-            dob_month = dob_month.zfill(2) if dob_month else ""
-            dob_day = dob_day.zfill(2) if dob_day else ""
+                    expiration = date_parse(expiration_text)
+                    if expiration is None:
+                        findings.append(date_invalid("credit_expiration", expiration_text, line))
+                    else:
+                        cache(dates, expiration_text, expiration)
+            if (
+                (complete and completed is None)
+                or (completed is not None and (completed > now or (start is not None and completed < start)))
+                or (start is not None and end is not None and end < start)
+            ):
+                raw = {"enrollment_start": start_text, "enrollment_end": end_text, "date_completed": completed_text}
+                findings += dates_check(
+                    line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=now
+                )
+            attended = None
+            if attended_text:
+                attended = flags_get(attended_text.lower())
+                if attended is None:
+                    attended, found = attended_parse(attended_text, line)
+                    findings += found
+            category = ""
+            if category_text:
+                category = categories_get(category_text.lower(), "")
+                if not category:
+                    category, found = category_parse(category_text, line)
+                    findings += found
+            if dob_month or dob_day:
+                if not (dob_month in DOB_MONTHS and dob_day in DOB_DAYS):
+                    findings += dob_check(month=dob_month, day=dob_day, line=line)
+                dob_month = dob_month.zfill(2) if dob_month else ""
+                dob_day = dob_day.zfill(2) if dob_day else ""
 
-        row = Row(
-            line,
-            ext,
-            email,
-            first_name,
-            last_name,
-            course_text,
-            title,
-            start,
-            end,
-            complete,
-            completed,
-            attended,
-            category,
-            credit_type,
-            credits_text,
-            expiration,
-            (dob_month, dob_day, state, license_id, board, board_id),
-        )
-        return Checked(line, fields, row, findings)
+            row = Row(
+                line,
+                ext,
+                email,
+                first_name,
+                last_name,
+                course_text,
+                title,
+                start,
+                end,
+                complete,
+                completed,
+                attended,
+                category,
+                credit_type,
+                credits_text,
+                expiration,
+                (dob_month, dob_day, state, license_id, board, board_id),
+            )
+            append(Checked(line, fields, row, findings))
+        return out
 
     def _when(self, text: str, column: str, line: int, findings: list[Finding]) -> datetime | None:
         moment = self._moments.get(text)
@@ -537,14 +557,13 @@ class Checker:
         # A learner this file introduced stays this file's new learner in later batches, even once the
         # apply has created their account in this transaction: the registry, not the database, decides.
         knows = self.learners.knows
-        rows = [c.row for c in checked if c.valid and not knows(c.row)]
+        unknown = [c for c in checked if c.row is not None and not c.findings and not knows(c.row)]
+        rows = [c.row for c in unknown]
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
         # By e-mail only where the external id found nobody: the external id decides when it matches.
         by_email = lookups.learners_by_email({r.email for r in rows if r.email and r.external_user_id not in by_ext})
-        for item in checked:
+        for item in unknown:
             row = item.row
-            if row is None or row.learner is not None or item.findings or knows(row):
-                continue
             learner = by_ext.get(row.external_user_id) if row.external_user_id else None
             if learner is None and row.email:
                 candidates = by_email.get(row.email, ())

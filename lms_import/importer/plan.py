@@ -49,15 +49,30 @@ class Planner:
         self.source = Source.LEGACY_IMPORT if global_importer else Source.COURSE_IMPORT
         self.create_accounts = create_accounts
         self.now = now
+        # COPY writers take text: dates, times and decimals repeat a great deal in a file, so their text is
+        # made once and reused (str() of a datetime costs more than the rest of its row's formatting).
+        self.textual = writer.textual
+        self._texts: dict = {}
+        self.stamp = self._text(now)
         # Order in the file -> id in the database, for records later rows refer to.
         self.user_ids = array("q")
         self.enrollment_ids = array("q")
         self.shell_ids = array("q")
         self.created = Created()
 
+    def _text(self, value):
+        if value is None or not self.textual:
+            return value
+        text = self._texts.get(value)
+        if text is None:
+            if len(self._texts) > 50_000:
+                self._texts.clear()
+            text = self._texts[value] = str(value)
+        return text
+
     def plan_batch(self, rows: list[Row]) -> list[int]:
         """Queue the writes for one batch of valid rows; return the ids of accounts created."""
-        writer, created = self.writer, self.created
+        writer, created, text, stamp = self.writer, self.created, self._text, self.stamp
         self._reserve(rows)
         new_accounts = self._accounts(rows) if self.create_accounts else []
         self._profiles_fill(rows)
@@ -82,16 +97,16 @@ class Planner:
                         enrollment_id,
                         user_id,
                         course_id,
-                        row.enrollment_start,
-                        row.enrollment_end,
+                        text(row.enrollment_start),
+                        text(row.enrollment_end),
                         complete,
-                        completed,
+                        text(completed),
                         row.attended,
                         row.participant_category,
                         self.source,
                         self.job_id,
-                        self.now,
-                        self.now,
+                        stamp,
+                        stamp,
                     ),
                 )
                 created.enrollments += 1
@@ -143,7 +158,7 @@ class Planner:
                     row.email,
                     False,
                     True,
-                    self.now,
+                    self.stamp,
                 ),
             )
             self.writer.add("profile", (user_id, row.external_user_id or None, *row.profile, self.job_id))
@@ -171,7 +186,7 @@ class Planner:
         shell_id = self.shell_ids[row.course.shell_ordinal]
         course = row.course
         self.writer.add(
-            "course", (shell_id, course.external_course_id, course.title, "shell", "", False, self.now, self.job_id)
+            "course", (shell_id, course.external_course_id, course.title, "shell", "", False, self.stamp, self.job_id)
         )
         self.created.shells += 1
 
@@ -210,7 +225,8 @@ class Planner:
         self.created.pending += 1
 
     def _award(self, enrollment_id: int, type_id: int, credits, expiration) -> None:
+        text, stamp = self._text, self.stamp
         self.writer.add(
-            "award", (enrollment_id, type_id, credits, expiration, self.source, self.job_id, self.now, self.now)
+            "award", (enrollment_id, type_id, text(credits), text(expiration), self.source, self.job_id, stamp, stamp)
         )
         self.created.credits += 1

@@ -20,6 +20,14 @@ def table_key(value: int) -> int:
     return value or 0x9E3779B97F4A7C15
 
 
+def table_capacity(entries: int, load: float = 0.7, most: int = 1 << 22) -> int:
+    """The power of two that holds `entries` below the load factor (at least 4096, at most `most` to start)."""
+    capacity = 1 << 12
+    while capacity * load < entries and capacity < most:
+        capacity <<= 1
+    return capacity
+
+
 class PackedTable:
     """Keys (non-zero uint64) to rows of fixed-width values, one array per column."""
 

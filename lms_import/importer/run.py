@@ -163,6 +163,7 @@ def pass_run(
             now=now,
             job_id=job.pk,
             create_accounts=job.create_accounts,
+            expected_rows=job.progress_total,
         )
         planner = Planner(
             writer=sink.writer(),
