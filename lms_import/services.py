@@ -176,12 +176,17 @@ def _record_file_problem(job: ImportJob, finding: Finding) -> None:
         setattr(job, f"created_{name}", 0)
 
 
+def _validation_died() -> Q:
+    """A validation whose worker has been silent for a lease: it wrote nothing, so it may be run again or cancelled."""
+    silent = ExpressionWrapper(Now() - Value(timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)), DateTimeField())
+    return Q(status=Status.VALIDATING, heartbeat_at__lt=silent)
+
+
 # -- validate: the dry run -------------------------------------------------------------------------
 def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) -> ImportJob:
     """Check the whole file and plan it without writing anything but the job and its error report."""
     # A validation whose worker died (silent for a lease) is run again by its redelivered task: it writes nothing.
-    silent = ExpressionWrapper(Now() - Value(timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)), DateTimeField())
-    died = Q(status=Status.VALIDATING, heartbeat_at__lt=silent)
+    died = _validation_died()
     claimed = ImportJob.objects.filter(Q(status=Status.UPLOADED) | died, pk=job.pk).update(
         status=Status.VALIDATING, validate_started_at=Now(), heartbeat_at=Now()
     )
@@ -213,7 +218,12 @@ def import_job_apply(
 ) -> ImportJob:
     """Take the lock, check and write the file in one transaction, fence, commit; or leave nothing behind."""
     claimed = ImportJob.objects.filter(pk=job.pk, status__in=from_statuses).update(
-        status=Status.IMPORTING, apply_started_at=Now(), heartbeat_at=Now(), failure_code="", failure_message=""
+        status=Status.IMPORTING,
+        apply_started_at=Now(),
+        heartbeat_at=Now(),
+        failure_code="",
+        failure_message="",
+        progress_done=0,  # the apply's own progress, not the validation's
     )
     if not claimed:
         # A redelivered task, or a job already applied, failed or cancelled: never apply twice.
@@ -345,8 +355,9 @@ def import_job_confirm(*, job: ImportJob, user, acknowledge_auto_complete: bool 
 
 
 def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
-    cancellable = [Status.UPLOADED, Status.VALIDATED]
-    if not ImportJob.objects.filter(pk=job.pk, status__in=cancellable).update(status=Status.CANCELLED):
+    """The admin's "Cancel": for a job not yet confirmed, or a validation whose worker went silent for a lease."""
+    cancellable = Q(status__in=[Status.UPLOADED, Status.VALIDATED]) | _validation_died()
+    if not ImportJob.objects.filter(cancellable, pk=job.pk).update(status=Status.CANCELLED):
         raise ImportRefused(f"Job #{job.pk} can no longer be cancelled.")
     AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
     job.refresh_from_db()

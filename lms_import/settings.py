@@ -123,7 +123,10 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_000_000)
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 5000)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 1000)
-IMPORT_LOCK_LEASE_SECONDS = env_int("IMPORT_LOCK_LEASE_SECONDS", 120)
+# On SQLite (the zero-setup default) the apply holds the only write lock, so the heartbeat cannot be
+# written while an import runs: there the lease defaults to a day, not two minutes.
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+IMPORT_LOCK_LEASE_SECONDS = env_int("IMPORT_LOCK_LEASE_SECONDS", 86_400 if _SQLITE else 120)
 IMPORT_HEARTBEAT_SECONDS = env_int("IMPORT_HEARTBEAT_SECONDS", 5)
 # Upload fields beyond this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

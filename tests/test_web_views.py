@@ -348,6 +348,20 @@ def test_a_silent_validation_is_shown_stalled(staff, course, settings):
     assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()["stalled"] is True
 
 
+def test_a_stalled_validation_can_be_cancelled_but_a_live_one_cannot(staff, course, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 30
+    stalled = make_job(staff, course, status="validating", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    live = make_job(staff, course, status="validating", heartbeat_at=timezone.now())
+
+    client_for(staff).post(f"/import/jobs/{stalled.pk}/", {"action": "cancel"})
+    client_for(staff).post(f"/import/jobs/{live.pk}/", {"action": "cancel"})
+
+    stalled.refresh_from_db()
+    live.refresh_from_db()
+    assert (stalled.status, live.status) == ("cancelled", "validating")
+    assert AuditEvent.objects.get(action="cancel").job == stalled
+
+
 def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
     job = make_job(staff, course, status="queued", progress_done=800, progress_total=800)
 
@@ -363,3 +377,14 @@ def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
         "percent": 0,
         "heartbeat_age": None,
     }
+
+
+def test_the_site_header_links_to_what_the_user_may_open(staff, course):
+    learner = User.objects.create_user("plain", password="x")
+
+    staff_html = client_for(staff).get("/import/").content.decode()
+    learner_html = client_for(learner).get("/certificates/").content.decode()
+
+    assert 'href="/import/">Import' in staff_html and 'href="/certificates/">Certificates' in staff_html
+    assert 'href="/certificates/">Certificates' in learner_html
+    assert 'href="/import/">Import' not in learner_html and "PARS report" not in learner_html

@@ -344,10 +344,10 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         found.append(
             _warning(
                 W_PENDING_LEARNERS,
-                f"{counted(totals.pending_rows, 'row')} of {counted(totals.pending_learners, 'learner')} without an "
-                f"account go to the holding table; they are applied when the account is created. To create the "
-                f"accounts now, "
-                f"import with 'Create accounts for unknown learners'.",
+                f"Held in the holding table for learners without an account: {counted(totals.pending_rows, 'row')} "
+                f"of {counted(totals.pending_learners, 'learner')}. Each is applied when an account with its e-mail "
+                f"or external id is created; to create the accounts now, import with 'Create accounts for unknown "
+                f"learners'.",
                 totals.pending_rows,
             )
         )
