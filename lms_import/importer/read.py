@@ -31,6 +31,14 @@ _MAGIC = (
     (b"\x1f\x8b", "a gzip archive"),
     (b"{\\rtf", "a rich-text document"),
 )
+SAVE_AS_CSV = "In Excel use File → Save As → 'CSV UTF-8 (Comma delimited)' and upload the .csv file."
+
+
+def not_csv_kind(head: bytes) -> str | None:
+    """What a file is, from its first bytes, when it is something admins upload by mistake instead of a CSV."""
+    return next((what for magic, what in _MAGIC if head.startswith(magic)), None)
+
+
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -64,16 +72,11 @@ def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
         head = f.read(64 * 1024)
     if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe"):
         raise FileProblem(Finding(F_EMPTY, "The file is empty. Export the course records again and upload that file."))
-    for magic, what in _MAGIC:
-        if head.startswith(magic):
-            raise FileProblem(
-                Finding(
-                    F_NOT_CSV,
-                    f"This file is {what}, not a CSV file. In Excel use File → Save As → 'CSV UTF-8 (Comma "
-                    f"delimited)' and upload the .csv file.",
-                    value=head[:8].hex(" "),
-                )
-            )
+    what = not_csv_kind(head)
+    if what:
+        raise FileProblem(
+            Finding(F_NOT_CSV, f"This file is {what}, not a CSV file. {SAVE_AS_CSV}", value=head[:8].hex(" "))
+        )
 
     encoding, label, guessed = _encoding_choose(path, head)
     digest = hashlib.sha256()

@@ -6,21 +6,10 @@ from django import forms
 
 from courses.models import Course
 from lms_import.importer.findings import F_NOT_CSV, F_TOO_LARGE
+from lms_import.importer.read import SAVE_AS_CSV, not_csv_kind
 from lms_import.models import ImportJob
 
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
-# What an admin uploads by mistake, recognised from its first bytes (the worker checks the rest).
-NOT_CSV_SIGNATURES = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
-    (b"%PDF", "a PDF document"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"{\\rtf", "a rich-text document"),
-)
-SAVE_AS_CSV = "In Excel use File → Save As → 'CSV UTF-8 (Comma delimited)' and upload the .csv file."
 
 
 def too_large_message(size: int, limit: int) -> str:
@@ -71,9 +60,9 @@ class UploadForm(forms.Form):
         name = PurePath(upload.name).name
         head = upload.read(16)
         upload.seek(0)
-        for signature, what in NOT_CSV_SIGNATURES:
-            if head.startswith(signature):
-                raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file. {SAVE_AS_CSV}")
+        what = not_csv_kind(head)
+        if what:
+            raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file. {SAVE_AS_CSV}")
         if not name.lower().endswith(CSV_EXTENSIONS):
             raise forms.ValidationError(
                 f"{F_NOT_CSV}: {name} is not a CSV file; upload a file ending in .csv (or .txt, .tsv). {SAVE_AS_CSV}"
