@@ -357,6 +357,7 @@ class Checker:
         """
         width, pick, limits, chosen, now = self.width, self.pick, self.limit_list, self.chosen, self.now
         when, dates, emails_ok, cache = self._when, self._dates, self._emails_ok, self._cache
+        moment_of = self._moments.get
         flags_get, categories_get = FLAGS.get, CATEGORIES.get
         control, strip = _CONTROL.search, str.strip
         out = []
@@ -427,9 +428,15 @@ class Checker:
                 complete, found = complete_parse(complete_text, line)
                 findings += found
 
-            start = when(start_text, "enrollment_start", line, findings) if start_text else None
-            end = when(end_text, "enrollment_end", line, findings) if end_text else None
-            completed = when(completed_text, "date_completed", line, findings) if completed_text else None
+            start = (
+                (moment_of(start_text) or when(start_text, "enrollment_start", line, findings)) if start_text else None
+            )
+            end = (moment_of(end_text) or when(end_text, "enrollment_end", line, findings)) if end_text else None
+            completed = (
+                (moment_of(completed_text) or when(completed_text, "date_completed", line, findings))
+                if completed_text
+                else None
+            )
             expiration = None
             if expiration_text:
                 expiration = dates.get(expiration_text)
