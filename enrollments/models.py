@@ -3,6 +3,9 @@ from django.db import models
 
 from lms_import.records import Source, TimestampedRecord
 
+# The learner's PARS data, in the order the importer carries it (files, pending records, profile fills).
+PROFILE_FIELDS = ("dob_month", "dob_day", "licensing_state", "license_id", "certifying_board", "board_id")
+
 
 class LearnerProfile(models.Model):
     """What the LMS knows of a learner beyond auth.User; PARS data is text so leading zeros survive."""

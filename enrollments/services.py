@@ -12,9 +12,7 @@ from credits.models import CreditAward
 from lms_import.records import Source
 
 from .engine import completes_on_enrollment
-from .models import Enrollment, LearnerProfile, PendingRecord
-
-PROFILE_FIELDS = ("dob_month", "dob_day", "licensing_state", "license_id", "certifying_board", "board_id")
+from .models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
 
 
 def enrollment_create(

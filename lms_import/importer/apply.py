@@ -19,9 +19,7 @@ from psycopg2.extras import execute_values
 
 from courses.models import Course
 from credits.models import CreditAward
-from enrollments.models import Enrollment, LearnerProfile, PendingRecord
-
-from .lookups import PROFILE_FIELDS
+from enrollments.models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
 
 
 @functools.cache

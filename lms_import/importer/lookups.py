@@ -10,9 +10,7 @@ from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward, CreditType
 from credits.rules import Offer
 from enrollments.engine import completes_on_enrollment
-from enrollments.models import Enrollment, LearnerProfile, PendingRecord
-
-PROFILE_FIELDS = ("dob_month", "dob_day", "licensing_state", "license_id", "certifying_board", "board_id")
+from enrollments.models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
 
 
 @dataclass(frozen=True, slots=True)

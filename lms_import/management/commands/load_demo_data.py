@@ -16,7 +16,7 @@ from django.db import transaction
 
 from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditType
-from enrollments.models import LearnerProfile
+from enrollments.models import PROFILE_FIELDS, LearnerProfile
 
 CREDIT_TYPES = [
     ("ama_pra_1", "AMA PRA Category 1 Credit™", "credits"),
@@ -86,13 +86,7 @@ class Command(BaseCommand):
             if created:
                 user.set_unusable_password()
                 user.save()
-                values = dict(
-                    zip(
-                        ("dob_month", "dob_day", "licensing_state", "license_id", "certifying_board", "board_id"),
-                        profile,
-                        strict=True,
-                    )
-                )
+                values = dict(zip(PROFILE_FIELDS, profile, strict=True))
                 LearnerProfile.objects.update_or_create(user=user, defaults={"external_user_id": external_id, **values})
 
         # The generated password is kept in var/ (git-ignored) so that every run can print the login.
