@@ -7,6 +7,7 @@ importer uses these rules to predict what will happen (W_AUTO_COMPLETE) and to a
 ``enrollments.services`` applies them to single enrollments.
 """
 
+from datetime import date
 from decimal import Decimal
 
 
@@ -14,6 +15,12 @@ def completes_on_enrollment(*, kind: str, has_required_object: bool) -> bool:
     return kind == "course" and not has_required_object
 
 
-def engine_awards(offers: dict[int, Decimal]) -> dict[int, Decimal]:
-    """Credit type id -> credits the engine gives a new enrollment: the maximum of every offered type."""
-    return dict(offers)
+def engine_awards(
+    maximums: dict[int, Decimal], requested: dict[int, tuple[Decimal | None, date | None]]
+) -> dict[int, tuple[Decimal, date | None]]:
+    """Credit type id -> (credits, expiration) the engine gives a new enrollment.
+
+    The maximum of every type the course offers (`maximums`), whatever was requested; only the
+    expiration a request gave for an offered type is kept.
+    """
+    return {type_id: (maximum, requested.get(type_id, (None, None))[1]) for type_id, maximum in maximums.items()}

@@ -11,7 +11,7 @@ from courses.models import Course
 from credits.models import CreditAward
 from lms_import.records import Source
 
-from .engine import completes_on_enrollment
+from .engine import completes_on_enrollment, engine_awards
 from .models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
 
 
@@ -37,10 +37,7 @@ def enrollment_create(
     ):
         complete = True
         date_completed = date_completed or now
-        awards = {
-            offer.credit_type_id: (offer.max_credits, awards.get(offer.credit_type_id, (None, None))[1])
-            for offer in course.offered_credits.all()
-        }
+        awards = engine_awards({o.credit_type_id: o.max_credits for o in course.offered_credits.all()}, awards)
     enrollment = Enrollment.objects.create(
         user=user,
         course=course,

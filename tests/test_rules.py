@@ -204,7 +204,11 @@ def test_engine_completes_only_courses_without_required_objects():
     assert completes_on_enrollment(kind="course", has_required_object=False)
     assert not completes_on_enrollment(kind="course", has_required_object=True)
     assert not completes_on_enrollment(kind="shell", has_required_object=False)
-    assert engine_awards({1: Decimal("2.00"), 2: Decimal("1.50")}) == {1: Decimal("2.00"), 2: Decimal("1.50")}
+    requested = {1: (Decimal("0.50"), date(2027, 1, 31)), 9: (Decimal("3.00"), None)}
+    assert engine_awards({1: Decimal("2.00"), 2: Decimal("1.50")}, requested) == {
+        1: (Decimal("2.00"), date(2027, 1, 31)),
+        2: (Decimal("1.50"), None),
+    }
 
 
 # -- header --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from array import array
 from dataclasses import dataclass
 from datetime import datetime
 
+from enrollments.engine import engine_awards
 from lms_import.records import Source
 
 from . import lookups
@@ -111,9 +112,10 @@ class Planner:
                 )
                 created.enrollments += 1
                 if course.auto_complete:
-                    for offer in course.offers.values():
-                        expiration = row.credit_expiration if offer.machine_name == row.credit_type else None
-                        self._award(enrollment_id, offer.credit_type_id, offer.max_credits, expiration)
+                    maximums = {o.credit_type_id: o.max_credits for o in course.offers.values()}
+                    requested = {self.credit_types.get(row.credit_type): (row.credits, row.credit_expiration)}
+                    for type_id, (credits, expiration) in engine_awards(maximums, requested).items():
+                        self._award(enrollment_id, type_id, credits, expiration)
             if row.credit_type and not course.auto_complete:
                 type_id = self.credit_types[row.credit_type]
                 self._award(self.enrollment_ids[row.enrollment], type_id, row.credits, row.credit_expiration)
