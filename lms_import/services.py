@@ -14,20 +14,19 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.db import close_old_connections, connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from courses.models import Course
 
 from .importer.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
-from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release
+from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release, stale_before
 from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
 
@@ -178,8 +177,7 @@ def _record_file_problem(job: ImportJob, finding: Finding) -> None:
 
 def _validation_died() -> Q:
     """A validation whose worker has been silent for a lease: it wrote nothing, so it may be run again or cancelled."""
-    silent = ExpressionWrapper(Now() - Value(timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)), DateTimeField())
-    return Q(status=Status.VALIDATING, heartbeat_at__lt=silent)
+    return Q(status=Status.VALIDATING, heartbeat_at__lt=stale_before())
 
 
 # -- validate: the dry run -------------------------------------------------------------------------

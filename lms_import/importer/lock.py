@@ -63,7 +63,8 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)
 
 
-def _stale_before():
+def stale_before():
+    """The database's now minus the lease: a heartbeat older than this is stale."""
     return ExpressionWrapper(Now() - Value(_lease()), output_field=DateTimeField())
 
 
@@ -79,7 +80,7 @@ def _ensure(scope: str) -> None:
 def lock_state(*, scope: str = SCOPE) -> LockState:
     _ensure(scope)
     lock = ImportLock.objects.select_related("job__created_by", "holder").get(scope=scope)
-    stale = bool(lock.token) and ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=_stale_before()).exists()
+    stale = bool(lock.token) and ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=stale_before()).exists()
     holder = lock.holder.get_username() if lock.holder else ("the command line" if lock.token else "")
     return LockState(
         held=bool(lock.token),
@@ -102,7 +103,7 @@ def lock_acquire(*, job: ImportJob, scope: str = SCOPE) -> str:
     with transaction.atomic():
         lock = ImportLock.objects.select_for_update().get(scope=scope)
         if lock.token:
-            stale = ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=_stale_before()).exists()
+            stale = ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=stale_before()).exists()
             if not stale:
                 raise LockHeld(lock_state(scope=scope))
             lost = lock.job
