@@ -78,28 +78,55 @@ def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
             Finding(F_NOT_CSV, f"This file is {what}, not a CSV file. {SAVE_AS_CSV}", value=head[:8].hex(" "))
         )
 
-    encoding, label, guessed = _encoding_choose(path, head)
+    chosen = _encoding_choose(head)
+    if chosen is None:
+        # No BOM: UTF-8 if every byte decodes as UTF-8 (one pass does that and the checksum), else Windows-1252.
+        scan = _scan(path, "utf-8")
+        encoding, label, guessed = ("utf-8", "UTF-8", False) if scan.error is None else ("cp1252", "Windows-1252", True)
+        if guessed:
+            scan = _scan(path, encoding)
+    else:
+        encoding, label, guessed = chosen
+        scan = _scan(path, encoding)
+    if scan.error is not None:
+        offset, sample = scan.error
+        raise _encoding_problem(label, offset, sample)
+    return FileFacts(size, scan.digest, encoding, label, guessed, scan.newlines)
+
+
+@dataclass
+class _Scan:
+    digest: str
+    newlines: int
+    error: tuple[int, bytes] | None  # byte offset and bytes of the first that does not decode
+
+
+def _scan(path: Path, encoding: str) -> _Scan:
+    """One read of the whole file: its checksum, its line count, and whether it decodes."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    newlines = 0
-    offset = 0
+    newlines = offset = 0
+    error = None
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
             newlines += chunk.count(b"\n")
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise _encoding_problem(label, offset + exc.start, chunk[exc.start : exc.start + 4]) from None
+            if error is None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    error = (offset + exc.start, chunk[exc.start : exc.start + 4])
             offset += len(chunk)
+    if error is None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise _encoding_problem(label, offset, b"") from None
-    return FileFacts(size, digest.hexdigest(), encoding, label, guessed, newlines)
+            error = (offset, b"")
+    return _Scan(digest.hexdigest(), newlines, error)
 
 
-def _encoding_choose(path: Path, head: bytes) -> tuple[str, str, bool]:
+def _encoding_choose(head: bytes) -> tuple[str, str, bool] | None:
+    """(codec, label, guessed) from a BOM or UTF-16 without one; None: UTF-8 or Windows-1252, decided by a scan."""
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return codec, {"utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16"}[codec], False
@@ -119,21 +146,7 @@ def _encoding_choose(path: Path, head: bytes) -> tuple[str, str, bool]:
                 value=head[:16].hex(" "),
             )
         )
-    if _is_utf8(path):
-        return "utf-8", "UTF-8", False
-    return "cp1252", "Windows-1252", True
-
-
-def _is_utf8(path: Path) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    with path.open("rb") as f:
-        try:
-            while chunk := f.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
+    return None
 
 
 def _encoding_problem(label: str, offset: int, sample: bytes) -> FileProblem:
