@@ -245,7 +245,7 @@ def import_job_apply(
                     source.close()  # the producer process reads the file
                 with transaction.atomic():
                     if parallel:
-                        result = pass_run_parallel(job, source.facts, pulse=pulse)
+                        result = pass_run_parallel(job, course, source.facts, pulse=pulse)
                     else:
                         result = pass_run(job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False))
                     _record(job, result, written=True)

@@ -22,7 +22,6 @@ def main() -> None:
     from django.db import connections
 
     from lms_import.importer.findings import FileProblem
-    from lms_import.importer.lookups import courses_find
     from lms_import.importer.read import CsvSource
     from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, message_receive, message_send, pass_run
     from lms_import.models import ImportJob
@@ -35,12 +34,9 @@ def main() -> None:
         setattr(settings, name, value)
     settings.TIME_ZONE = spec["time_zone"]
     try:
-        job = ImportJob.objects.select_related("course").get(pk=spec["job"])
-        course = None
-        if job.course is not None:
-            course = courses_find({job.course.external_course_id})[job.course.external_course_id]
+        job = ImportJob.objects.get(pk=spec["job"])
         source = CsvSource(job_file_path(job), spec["facts"], max_rows=settings.IMPORT_MAX_ROWS)
-        result = pass_run(job, course, source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
+        result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
         message_send(out, ("done", result))
     except FileProblem as problem:
         message_send(out, ("problem", problem.finding))

@@ -280,10 +280,11 @@ class PipeProgress(Progress):
         message_send(self.stream, ("progress", done, self.total))
 
 
-def pass_run_parallel(job: ImportJob, facts: FileFacts, *, pulse: Progress) -> PassResult:
+def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFacts, *, pulse: Progress) -> PassResult:
     """The apply on PostgreSQL: a producer process checks and plans; this process COPYs, in its transaction."""
     spec = {
         "job": job.pk,
+        "course": course,  # as pass_open found it: the producer checks against the same course
         "facts": facts,
         "database": {k: connection.settings_dict[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
         "settings": {name: getattr(settings, name) for name in dir(settings) if name.startswith("IMPORT_")},
