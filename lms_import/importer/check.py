@@ -597,7 +597,7 @@ class Checker:
         known = [c for c in checked if c.valid and c.row.learner and c.row.course.id is not None]
         if known:
             existing = lookups.enrollments_existing(
-                {c.row.learner.user_id for c in known}, {c.row.course.id for c in known}, exclude_job=self.job_id
+                {(c.row.learner.user_id, c.row.course.id) for c in known}, exclude_job=self.job_id
             )
             for item in known:
                 row = item.row
@@ -616,9 +616,8 @@ class Checker:
         unknown = [c for c in checked if c.valid and not c.row.learner and c.row.course.id is not None]
         if unknown and self.pending_waiting:
             waiting = lookups.pending_existing(
-                {c.row.email for c in unknown if c.row.email},
-                {c.row.external_user_id for c in unknown if c.row.external_user_id},
-                {c.row.course.id for c in unknown},
+                {(c.row.email, c.row.course.id) for c in unknown if c.row.email},
+                {(c.row.external_user_id, c.row.course.id) for c in unknown if c.row.external_user_id},
                 exclude_job=self.job_id,
             )
             for item in unknown:

@@ -167,20 +167,35 @@ def learners_by_email(emails: set[str]) -> dict[str, list[Learner]]:
     return found
 
 
-def enrollments_existing(
-    user_ids: set[int], course_ids: set[int], *, exclude_job: int | None
-) -> dict[tuple[int, int], set[int]]:
-    """(user, course) -> credit type ids already awarded, for enrollments this job did not write itself."""
-    if not user_ids or not course_ids:
+def _pairs(columns: tuple[str, str], types: tuple[str, str], pairs: set[tuple]) -> tuple[str, list]:
+    """A derived table `k` of exactly these (a, b) pairs, to join on: one index probe per pair.
+
+    Filtering `a = ANY(...) AND b = ANY(...)` instead lets PostgreSQL scan the index of the less selective
+    column (every enrollment in the course), entries this import's own writes add included: a look-up that
+    grows with the import. Elsewhere, a VALUES list.
+    """
+    firsts, seconds = zip(*pairs, strict=True)
+    if connection.vendor == "postgresql" and all(_SEPARATOR not in str(v) for v in firsts + seconds):
+        split = {"bigint": "string_to_array(%s, ',')::bigint[]", "text": "string_to_array(%s, chr(31))"}
+        joined = {"bigint": ",", "text": _SEPARATOR}
+        sql = f"unnest({split[types[0]]}, {split[types[1]]}) AS k({columns[0]}, {columns[1]})"
+        return sql, [joined[types[0]].join(map(str, firsts)), joined[types[1]].join(map(str, seconds))]
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    return f"(VALUES {values}) AS k({columns[0]}, {columns[1]})", [v for pair in pairs for v in pair]
+
+
+def enrollments_existing(pairs: set[tuple[int, int]], *, exclude_job: int | None) -> dict[tuple[int, int], set[int]]:
+    """(user, course) -> credit type ids already awarded, for these pairs' enrollments this job did not write."""
+    if not pairs:
         return {}
     t = _tables()
-    users, user_params = _any("e.user_id", user_ids)
-    courses, course_params = _any("e.course_id", course_ids)
+    keys, params = _pairs(("user_id", "course_id"), ("bigint", "bigint"), pairs)
     rows = _fetch(
-        f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {t['enrollment']} e "
+        f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {keys} "
+        f"JOIN {t['enrollment']} e ON e.user_id = k.user_id AND e.course_id = k.course_id "
         f"LEFT JOIN {t['award']} a ON a.enrollment_id = e.id "
-        f"WHERE {users} AND {courses} AND (e.import_job_id IS NULL OR e.import_job_id <> %s)",
-        user_params + course_params + [exclude_job or 0],
+        f"WHERE e.import_job_id IS NULL OR e.import_job_id <> %s",
+        params + [exclude_job or 0],
     )
     found: dict[tuple[int, int], set[int]] = {}
     for user_id, course_id, type_id in rows:
@@ -191,26 +206,22 @@ def enrollments_existing(
 
 
 def pending_existing(
-    emails: set[str], external_ids: set[str], course_ids: set[int], *, exclude_job: int | None
+    by_email: set[tuple[str, int]], by_external_id: set[tuple[str, int]], *, exclude_job: int | None
 ) -> set[tuple[str, int]]:
-    """('e:'+email or 'x:'+external id, course id) of rows already waiting in the holding table."""
-    if not course_ids or not (emails or external_ids):
-        return set()
+    """('e:'+email or 'x:'+external id, course id) of these pairs already waiting in the holding table."""
     t = _tables()
-    by_email, email_params = _any("email", emails or [""])
-    by_ext, ext_params = _any("external_user_id", external_ids or [""])
-    courses, course_params = _any("course_id", course_ids)
-    rows = _fetch(
-        f"SELECT email, external_user_id, course_id FROM {t['pending']} WHERE status = 'pending' AND {courses} "
-        f"AND ({by_email} OR {by_ext}) AND (import_job_id IS NULL OR import_job_id <> %s)",
-        course_params + email_params + ext_params + [exclude_job or 0],
-    )
     found = set()
-    for email, ext, course_id in rows:
-        if email:
-            found.add(("e:" + email, course_id))
-        if ext:
-            found.add(("x:" + ext, course_id))
+    for prefix, column, pairs in (("e:", "email", by_email), ("x:", "external_user_id", by_external_id)):
+        if not pairs:
+            continue
+        keys, params = _pairs((column, "course_id"), ("text", "bigint"), pairs)
+        rows = _fetch(
+            f"SELECT p.{column}, p.course_id FROM {keys} "
+            f"JOIN {t['pending']} p ON p.{column} = k.{column} AND p.course_id = k.course_id "
+            f"WHERE p.status = 'pending' AND (p.import_job_id IS NULL OR p.import_job_id <> %s)",
+            params + [exclude_job or 0],
+        )
+        found.update((prefix + value, course_id) for value, course_id in rows)
     return found
 
 
