@@ -131,6 +131,7 @@ class Row:
     enrollment: int = -1  # the enrollment's order among this file's enrollments
     first_of_enrollment: bool = False
     learner_keys: list[int] | None = None  # see LearnerRegistry
+    unseen: bool = False  # not in the LearnerRegistry when its batch began
 
     @property
     def who(self) -> str:
@@ -168,43 +169,61 @@ def profile_conflicts(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
 class LearnerRegistry:
     """Learners of this file who have no account yet, each with an order number.
 
-    Keyed by 64-bit hashes of 'e:'+email and 'x:'+external id; each entry also carries a second,
-    independent hash of both identifiers, so that a hash collision surfaces as an error on the row
-    (E_INCONSISTENT_ROWS), never as two people merged into one account.
+    Keyed by 64-bit hashes of the e-mail (odd keys) and of the external id (even keys); each entry also
+    carries a second, independent hash of both identifiers, so that a hash collision surfaces as an error
+    on the row (E_INCONSISTENT_ROWS), never as two people merged into one account. Files list a learner's
+    rows together, so the last learner found is remembered: the next row of the same learner skips the table.
     """
 
     def __init__(self, capacity: int = 1 << 12) -> None:
         # columns: order | identity hash << 32, profile hash
         self._table = PackedTable("QI", capacity)
         self.count = 0
+        self._last: tuple = ("", "", -1, 0)  # external id, e-mail, order, profile hash of the learner's first row
+        self._added: set[int] = set()  # keys added during the current batch
+
+    def batch_start(self) -> None:
+        self._added.clear()
 
     @staticmethod
     def _keys(row: Row) -> list[int]:
         if row.learner_keys is None:
-            keys = [table_key(hash("x:" + row.external_user_id))] if row.external_user_id else []
+            keys = [table_key(hash(row.external_user_id) << 1)] if row.external_user_id else []
             if row.email:
-                keys.append(table_key(hash("e:" + row.email)))
+                keys.append(table_key(hash(row.email) << 1 | 1))
             row.learner_keys = keys
         return row.learner_keys
 
     def knows(self, row: Row) -> bool:
+        last = self._last
+        if row.external_user_id == last[0] and row.email == last[1]:
+            return True
         find = self._table.find
-        return any(find(key) >= 0 for key in self._keys(row))
+        for key in self._keys(row):
+            if find(key) >= 0:
+                return True
+        row.unseen = True
+        return False
 
     def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
         """(order, first row of this learner, identity conflict, profile differs from the first row)."""
+        profile = hash(row.profile) & 0xFFFFFFFF
+        last = self._last
+        if row.external_user_id == last[0] and row.email == last[1]:
+            return last[2], False, False, last[3] != profile
         keys = self._keys(row)
         identity = hash((row.external_user_id, row.email, "identity")) & 0xFFFFFFFF
-        profile = hash(row.profile) & 0xFFFFFFFF
         table = self._table
         packed_column, profile_column = table.columns
-        for key in keys:
+        # A learner the registry did not know when this batch began is in it only if this batch added them.
+        for key in keys if not row.unseen or not self._added.isdisjoint(keys) else ():
             slot = table.find(key)
             if slot >= 0:
                 packed = packed_column[slot]
                 order = packed & 0xFFFFFFFF
                 if packed >> 32 != identity:
                     return order, False, True, False
+                self._last = (row.external_user_id, row.email, order, profile_column[slot])
                 return order, False, False, profile_column[slot] != profile
         order = self.count
         self.count += 1
@@ -212,6 +231,8 @@ class LearnerRegistry:
             slot = table.insert(key)
             table.columns[0][slot] = order | identity << 32
             table.columns[1][slot] = profile
+        self._added.update(keys)
+        self._last = (row.external_user_id, row.email, order, profile)
         return order, True, False, False
 
 
@@ -309,6 +330,7 @@ class Checker:
         self._moments: dict[str, datetime] = {}
         self._dates: dict[str, date] = {}
         self._emails_ok: set[str] = set()
+        self._dates_ok: set[tuple] = set()
         self.names_by_position = {position: name for name, position in header.index.items()}
         self.importer_global = importer_global
         self.course = course
@@ -337,14 +359,15 @@ class Checker:
         self._courses_resolve(checked)
         self._learners_resolve(checked)
         self._state_check(checked)
+        cross_check = self._cross_check
+        valid = 0
         for item in checked:
-            if item.valid:
-                self._cross_check(item)
-            self.totals.rows += 1
-            if item.valid:
-                self.totals.valid += 1
-            else:
-                self.totals.invalid += 1
+            if item.row is not None and not item.findings:
+                cross_check(item)
+                valid += not item.findings
+        self.totals.rows += len(checked)
+        self.totals.valid += valid
+        self.totals.invalid += len(checked) - valid
         return checked
 
     # -- rows, no database -----------------------------------------------------------------
@@ -357,6 +380,7 @@ class Checker:
         """
         width, pick, limits, chosen, now = self.width, self.pick, self.limit_list, self.chosen, self.now
         when, dates, emails_ok, cache = self._when, self._dates, self._emails_ok, self._cache
+        dates_ok = self._dates_ok
         moment_of = self._moments.get
         flags_get, categories_get = FLAGS.get, CATEGORIES.get
         control, strip = _CONTROL.search, str.strip
@@ -368,7 +392,8 @@ class Checker:
                 value = ",".join(fields)[:200]
                 append(Checked(line, fields, None, [Finding(E_COLUMN_COUNT, message, line, "", value)]))
                 continue
-            if control("".join(fields)):
+            joined = "".join(fields)
+            if not joined.isprintable() and control(joined):  # isprintable: C speed for the common case
                 append(Checked(line, fields, None, self._controls(line, fields)))
                 continue
 
@@ -446,15 +471,23 @@ class Checker:
                         findings.append(date_invalid("credit_expiration", expiration_text, line))
                     else:
                         cache(dates, expiration_text, expiration)
-            if (
-                (complete and completed is None)
-                or (completed is not None and (completed > now or (start is not None and completed < start)))
-                or (start is not None and end is not None and end < start)
-            ):
-                raw = {"enrollment_start": start_text, "enrollment_end": end_text, "date_completed": completed_text}
-                findings += dates_check(
-                    line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=now
-                )
+            # Comparing aware datetimes is slow and the same few dates repeat: a combination found in order is
+            # remembered by its text.
+            combination = (start_text, end_text, completed_text, complete)
+            if combination not in dates_ok:
+                if (
+                    (complete and completed is None)
+                    or (completed is not None and (completed > now or (start is not None and completed < start)))
+                    or (start is not None and end is not None and end < start)
+                ):
+                    raw = {"enrollment_start": start_text, "enrollment_end": end_text, "date_completed": completed_text}
+                    findings += dates_check(
+                        line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=now
+                    )
+                elif not findings:
+                    if len(dates_ok) > 20_000:
+                        dates_ok.clear()
+                    dates_ok.add(combination)
             attended = None
             if attended_text:
                 attended = flags_get(attended_text.lower())
@@ -564,7 +597,25 @@ class Checker:
         # A learner this file introduced stays this file's new learner in later batches, even once the
         # apply has created their account in this transaction: the registry, not the database, decides.
         knows = self.learners.knows
-        unknown = [c for c in checked if c.row is not None and not c.findings and not knows(c.row)]
+        self.learners.batch_start()
+        unknown = []
+        previous = None
+        for c in checked:
+            row = c.row
+            if row is None or c.findings:
+                continue
+            # A learner's rows come together: the row before decides for this one when it is the same learner.
+            if (
+                previous is not None
+                and row.external_user_id == previous.external_user_id
+                and row.email == previous.email
+            ):
+                if previous.unseen:
+                    row.unseen = True
+                    unknown.append(c)
+            elif not knows(row):
+                unknown.append(c)
+            previous = row
         rows = [c.row for c in unknown]
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
         # By e-mail only where the external id found nobody: the external id decides when it matches.

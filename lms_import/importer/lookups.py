@@ -172,7 +172,7 @@ def _pairs(columns: tuple[str, str], types: tuple[str, str], pairs: set[tuple]) 
 
     Filtering `a = ANY(...) AND b = ANY(...)` instead lets PostgreSQL scan the index of the less selective
     column (every enrollment in the course), entries this import's own writes add included: a look-up that
-    grows with the import. Elsewhere, a VALUES list.
+    grows with the import. On SQLite, a VALUES list.
     """
     firsts, seconds = zip(*pairs, strict=True)
     if connection.vendor == "postgresql" and all(_SEPARATOR not in str(v) for v in firsts + seconds):
@@ -181,7 +181,9 @@ def _pairs(columns: tuple[str, str], types: tuple[str, str], pairs: set[tuple]) 
         sql = f"unnest({split[types[0]]}, {split[types[1]]}) AS k({columns[0]}, {columns[1]})"
         return sql, [joined[types[0]].join(map(str, firsts)), joined[types[1]].join(map(str, seconds))]
     values = ", ".join(["(%s, %s)"] * len(pairs))
-    return f"(VALUES {values}) AS k({columns[0]}, {columns[1]})", [v for pair in pairs for v in pair]
+    # VALUES columns are column1, column2 on SQLite and PostgreSQL alike; SQLite takes no column aliases after AS.
+    named = f"SELECT column1 AS {columns[0]}, column2 AS {columns[1]} FROM (VALUES {values}) AS v"
+    return f"({named}) AS k", [v for pair in pairs for v in pair]
 
 
 def enrollments_existing(pairs: set[tuple[int, int]], *, exclude_job: int | None) -> dict[tuple[int, int], set[int]]:

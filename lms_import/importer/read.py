@@ -200,30 +200,41 @@ class CsvSource:
             raise FileProblem(Finding(F_EMPTY, "The first line of the file is blank; it must be the header.", line=1))
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        for batch in self.batches(1):
+            yield from batch
+
+    def batches(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+        """(line of the row's start, its fields), `size` rows at a time; blank rows are skipped."""
         reader = self._reader
         line = reader.line_num
-        while True:
-            start = line + 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise FileProblem(_broken_quoting(start, exc)) from None
-            line = reader.line_num
-            if not fields or not any(fields):
-                continue  # blank lines and rows of empty cells (Excel leaves them at the end)
-            self.rows_read += 1
-            if self.rows_read > self.max_rows:
-                raise FileProblem(
-                    Finding(
-                        F_TOO_LARGE,
-                        f"The file has more than {self.max_rows:,} rows, the limit for one import. Split it into "
-                        f"smaller files.",
-                        line=start,
-                    )
+        batch: list[tuple[int, list[str]]] = []
+        try:
+            for fields in reader:
+                start, line = line + 1, reader.line_num
+                if fields and any(fields):  # not a blank line or a row of empty cells (Excel leaves them at the end)
+                    batch.append((start, fields))
+                    if len(batch) >= size:
+                        self._count(batch)
+                        yield batch
+                        batch = []
+        except csv.Error as exc:
+            raise FileProblem(_broken_quoting(line + 1, exc)) from None
+        if batch:
+            self._count(batch)
+            yield batch
+
+    def _count(self, batch: list[tuple[int, list[str]]]) -> None:
+        if self.rows_read + len(batch) > self.max_rows:
+            start = batch[self.max_rows - self.rows_read][0]
+            raise FileProblem(
+                Finding(
+                    F_TOO_LARGE,
+                    f"The file has more than {self.max_rows:,} rows, the limit for one import. Split it into "
+                    f"smaller files.",
+                    line=start,
                 )
-            yield start, fields
+            )
+        self.rows_read += len(batch)
 
     def close(self) -> None:
         self._file.close()

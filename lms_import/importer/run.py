@@ -100,17 +100,6 @@ class PassResult:
     report_count: int = 0
 
 
-def _batches(source: CsvSource, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-    batch = []
-    for item in source:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
     """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
     course = None
@@ -178,7 +167,7 @@ def pass_run(
         stopped = False
         clock = Stopwatch()
         try:
-            batches = _batches(source, settings.IMPORT_BATCH_ROWS)
+            batches = source.batches(settings.IMPORT_BATCH_ROWS)
             while True:
                 with clock("read"):
                     batch = next(batches, None)
