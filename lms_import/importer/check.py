@@ -247,6 +247,7 @@ class EnrollmentRegistry:
         self._table = PackedTable("QQQ", capacity)
         self._overflow: dict[int, int] = {}
         self.count = 0
+        self._last = (0, -1)  # key and slot of the last row: an enrollment's rows come together
 
     @staticmethod
     def key(learner_key: int, course_key: int) -> int:
@@ -259,15 +260,19 @@ class EnrollmentRegistry:
         table = self._table
         packed_column, fields_column, types_column = table.columns
         fields_hash &= _WORD
-        slot = table.find(key)
+        last_key, slot = self._last
+        if key != last_key:
+            slot = table.find(key)
         if slot < 0:
             order = self.count
             self.count += 1
-            slot = table.insert(key)
+            slot = table.insert(key)  # after any growth of the table, so the slot remembered below stays right
             table.columns[0][slot] = order | line << 32
             table.columns[1][slot] = fields_hash
             self._types_add(slot, type_bit)
+            self._last = (key, slot)
             return order, True, line, None
+        self._last = (key, slot)
         packed = packed_column[slot]
         order, first = packed & 0xFFFFFFFF, packed >> 32
         if fields_column[slot] != fields_hash:
