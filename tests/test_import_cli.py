@@ -11,7 +11,7 @@ from credits.models import CreditAward
 from enrollments.models import Enrollment, LearnerProfile, PendingRecord
 from lms_import.models import ImportJob
 
-from .conftest import make_learner, manage, run_cli
+from .conftest import HEADER, make_learner, manage, run_cli
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -272,3 +272,28 @@ def test_new_learners_and_shells_spanning_batches_are_created_once(credit_types,
         "OLD-1",
         "OLD-2",
     ]
+
+
+def test_existing_profiles_take_the_files_pars_data_only_where_blank(course, write_csv, settings):
+    # Through the PostgreSQL writer (COPY to a scratch table, one UPDATE per batch), over two batches.
+    settings.IMPORT_BATCH_ROWS = 1
+    kept = make_learner("L-1", "maria@example.org", licensing_state="NY")
+    blank = make_learner("L-2", "james@example.org")
+    header = HEADER + ["dob_month", "dob_day", "licensing_state", "license_id"]
+    tail = ["2026-09-01", "1", "2026-09-14", "ama_pra_1", "2.00"]
+    path = write_csv(
+        [
+            ["L-1", "maria@example.org", "", "", *tail, "3", "7", "CA", "0012345"],
+            ["L-2", "james@example.org", "", "", *tail, "11", "30", "TX", "0099999"],
+        ],
+        header=header,
+    )
+
+    code, out, _ = run_cli(path, "--course", "CARD101", "--format", "json")
+
+    result = json.loads(out)
+    assert code == 0, result["errors"]
+    maria, james = LearnerProfile.objects.get(user=kept), LearnerProfile.objects.get(user=blank)
+    assert (maria.dob_month, maria.dob_day, maria.licensing_state, maria.license_id) == ("03", "07", "NY", "0012345")
+    assert (james.dob_month, james.dob_day, james.licensing_state, james.license_id) == ("11", "30", "TX", "0099999")
+    assert [w["count"] for w in result["warnings"] if w["code"] == "W_PROFILE_CONFLICT"] == [1]

@@ -98,9 +98,11 @@ def _fetch(sql: str, params: list) -> list[tuple]:
     # few hundred thousand learners (in parallel, or a whole index with a filter), and picks the scan: 10x
     # slower at 200k learners, and growing with the site. Every look-up here is one table by unique, indexed
     # keys, so the probes are always the right plan.
+    # (A disabled plan's penalty can also lift the estimate past jit_above_cost: compiling costs more than a probe.)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute(
+            "SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
+        )
         cursor.execute(sql, params)
         return cursor.fetchall()
 
