@@ -11,9 +11,11 @@ Both run the same pass_run; only the sink a batch goes to differs.
 import logging
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,12 +289,14 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
         cwd=settings.BASE_DIR,
         env=environment,
     )
+    messages = None
     try:
         message_send(producer.stdin, ("spec", spec))
         producer.stdin.close()
         writer = CopyWriter()
+        messages = MessagesAhead(producer.stdout)
         while True:
-            message = message_receive(producer.stdout)
+            message = messages.get()
             if pulse.lost:
                 raise LockLost(LOST)
             if message is None:
@@ -317,7 +321,44 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
         if producer.poll() is None:
             producer.kill()
         producer.wait()
+        if messages is not None:
+            messages.close()
         producer.stdout.close()
+
+
+class MessagesAhead:
+    """The producer's messages, read by a thread up to `depth` messages ahead of the writing.
+
+    A pipe holds 64 KB and a batch is a megabyte or two: read only when the writer was ready, each process
+    waited for the other whenever a batch took one of them longer than the last. None follows the last message.
+    """
+
+    def __init__(self, stream, depth: int = 8):
+        self.stream = stream
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._read, name="producer-reader", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = message_receive(self.stream)
+            except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+                message = None
+            self.queue.put(message)
+            if message is None or message[0] in ("done", "problem", "error", "lost"):
+                return
+
+    def get(self) -> tuple | None:
+        return self.queue.get()
+
+    def close(self) -> None:
+        """Once the producer has ended: let the thread reach the end of the stream (it may wait on a full queue)."""
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def counted(number: int, noun: str) -> str:
