@@ -52,6 +52,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DOB_MONTHS = frozenset({str(n) for n in range(1, 13)} | {f"{n:02d}" for n in range(1, 13)})
 DOB_DAYS = frozenset({str(n) for n in range(1, 32)} | {f"{n:02d}" for n in range(1, 32)})
 _WORD = (1 << 64) - 1
+_UNSEEN = object()
 
 COLUMN_COUNT = (
     "This row has {got} values but the header has {want} columns. Look for a missing or extra delimiter (a comma "
@@ -569,6 +570,7 @@ class Checker:
             self.courses.update(found)
             # Absent at first sight means a shell of this file, also once the apply has written it.
             self.absent.update(unseen - found.keys())
+        credits_ok = self._credits_ok
         for item in checked:
             row = item.row
             if row is None or not row.course_text:
@@ -579,9 +581,11 @@ class Checker:
                 item.findings += shell_title_check(line=row.line, course_id=row.course_text, title=row.title)
                 course = CourseInfo(row.course_text, row.title, "shell", None, None, False)
             row.course = course
-            key = (course.key, row.credit_type, row.credits_text, row.complete)
-            if key in self._credits_ok:
-                row.credits = self._credits_ok[key]
+            # The course's id text stands for the course: within a pass it names one CourseInfo.
+            key = (row.course_text, row.credit_type, row.credits_text, row.complete)
+            credits = credits_ok.get(key, _UNSEEN)
+            if credits is not _UNSEEN:
+                row.credits = credits
                 continue
             credits, found = credit_check(
                 line=row.line,
@@ -594,8 +598,8 @@ class Checker:
             row.credits = credits
             if found:
                 item.findings += found
-            elif len(self._credits_ok) < 10_000:
-                self._credits_ok[key] = credits
+            elif len(credits_ok) < 10_000:
+                credits_ok[key] = credits
 
     # -- learners: one query by external id and one by e-mail per batch ---------------------
     def _learners_resolve(self, checked: list[Checked]) -> None:
