@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from bench.generate import generate
 from enrollments.models import Enrollment, LearnerProfile
 from lms_import.importer.lock import lock_state, lock_unlock
+from lms_import.importer.run import MessagesAhead, message_send
 from lms_import.models import AuditEvent, ImportJob, ImportLock
 
 from .conftest import ROOT, database_url, manage, run_cli
@@ -196,3 +198,82 @@ def producers_of_this_database() -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_producer_killed_mid_apply_fails_the_import_and_writes_nothing(big_file):
+    process = start_import(big_file)
+    job = wait_until_writing(process)
+    (producer,) = producers_of_this_database()
+
+    os.kill(producer, signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 1, err
+    result = json.loads(out)
+    assert result["status"] == "failed" and result["failure"]["code"] == "INTERNAL"
+    assert "checking process ended unexpectedly" in result["failure"]["message"]
+    assert "nothing was imported" in result["failure"]["message"]
+    job.refresh_from_db()
+    assert job.status == "failed" and job.failure_code == "INTERNAL"
+    assert nothing_imported()
+    assert not lock_state().held  # released at once: the importing process itself is alive and saw the failure
+
+
+def test_after_a_failed_apply_a_long_lived_process_keeps_no_reader_thread(big_file, settings):
+    # A Celery worker runs import after import in one process: the thread reading the producer's batches must
+    # end with each apply, also one whose producer died with batches still queued.
+    settings.IMPORT_BATCH_ROWS = 2000
+
+    def kill_the_producer() -> None:
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                lock = ImportLock.objects.filter(scope="course_records").first()
+                producers = producers_of(os.getpid())
+                if producers and lock and lock.progress_done > 0:
+                    os.kill(producers[0], signal.SIGKILL)
+                    return
+                time.sleep(0.02)
+        finally:
+            connection.close()  # this thread's own
+
+    killer = threading.Thread(target=kill_the_producer)
+    killer.start()
+    code, out, _ = run_cli(big_file, "--course", "CARD101", "--create-accounts", "--format", "json")
+    killer.join()
+
+    assert code == 1 and json.loads(out)["failure"]["code"] == "INTERNAL"
+    assert nothing_imported()
+    assert not [t for t in threading.enumerate() if t.name == "producer-reader"]
+
+
+def producers_of(parent: int) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                ppid = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if ppid == parent and b"lms_import.importer.producer" in f.read():
+                    found.append(int(pid))
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+def test_the_reader_thread_ends_even_with_a_full_queue_when_the_producer_is_gone():
+    # The writer stopped taking batches (it failed) while the queue was full and the producer then died.
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as producer_side:
+        for n in range(6):
+            message_send(producer_side, ("progress", n, 6))
+    stream = os.fdopen(read_end, "rb")
+    messages = MessagesAhead(stream, depth=2)
+    assert messages.get() == ("progress", 0, 6)
+    time.sleep(0.2)
+    assert messages.thread.is_alive()  # waiting on the full queue
+
+    messages.close()
+
+    assert not messages.thread.is_alive()
+    stream.close()
