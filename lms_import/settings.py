@@ -121,7 +121,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # --- The importer -----------------------------------------------------------
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_000_000)
-IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 5000)
+IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2500)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 1000)
 # On SQLite (the zero-setup default) the apply holds the only write lock, so the heartbeat cannot be
 # written while an import runs: there the lease defaults to a day, not two minutes.
