@@ -8,6 +8,7 @@ parent's, in the parent's transaction. If the parent dies, the next write to the
 this process ends.
 """
 
+import gc
 import os
 import sys
 import traceback
@@ -18,6 +19,7 @@ def main() -> None:
     import django
 
     django.setup()
+    gc.freeze()  # what Django set up lives as long as this process: the collector need not look at it again
     from django.conf import settings
     from django.db import connections
 

@@ -8,6 +8,7 @@ writes. Python's parsing and checking then overlap PostgreSQL's work on the othe
 Both run the same pass_run; only the sink a batch goes to differs.
 """
 
+import gc
 import logging
 import os
 import pickle
@@ -102,6 +103,21 @@ class PassResult:
     report_count: int = 0
 
 
+@contextmanager
+def collector_relaxed() -> Iterator[None]:
+    """Fewer passes of the cyclic garbage collector while a pass runs.
+
+    Rows make a few short-lived objects each and no reference cycles; with the default thresholds the
+    collector ran every 700 allocations and took ~15% of the checking process's CPU.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
     """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
     course = None
@@ -141,7 +157,7 @@ def pass_run(
     global_importer = job.importer == ImportJob.Importer.GLOBAL
     pulse.progress(0, job.progress_total)
     facts = source.facts
-    with source:
+    with source, collector_relaxed():
         header = header_read(source.header, global_importer=global_importer)
         credit_types = lookups.credit_types_all()
         now = timezone.now()
