@@ -102,7 +102,7 @@ def big_file(course, tmp_path):
     path = tmp_path / "big.csv"
     # bench's generator, without the rows of acpe, which CARD101 does not offer (ama_pra_1, ancc and abim_moc it
     # does): a file without errors, so that the import is writing when the test interferes.
-    generate(path, 60_000, seed=7)
+    generate(path, 150_000, seed=7)  # several seconds of apply: the tests interfere at its first progress
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(line for line in lines if ",acpe," not in line))
     return path

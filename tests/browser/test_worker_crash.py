@@ -173,7 +173,8 @@ def test_a_validation_killed_midway_is_run_again_when_its_task_is_redelivered(
     from django.db.models.functions import Now
 
     first = start_worker()
-    path = big_file(tmp_path, rows=40_000)
+    # Big enough that the validation is still running when its first progress shows (at the first heartbeat).
+    path = big_file(tmp_path, rows=250_000)
     with path.open("rb") as f:
         job = import_job_create(user=admin_user, importer="course", course=course, upload=File(f, name=path.name))
     validate_import_job.delay(job.pk)
@@ -188,4 +189,4 @@ def test_a_validation_killed_midway_is_run_again_when_its_task_is_redelivered(
     job = wait_until(
         lambda: ImportJob.objects.filter(pk=job.pk, status="validated").first(), 60, "the validation to run again"
     )
-    assert (job.rows_total, job.rows_valid) == (40_000, 40_000)
+    assert (job.rows_total, job.rows_valid) == (250_000, 250_000)
