@@ -22,7 +22,7 @@ from tests.browser.test_import_flow import job_shown, upload
 from tests.conftest import csv_text
 
 LEASE_SECONDS = 3
-ROWS = 20_000
+ROWS = 80_000  # an apply of several seconds: the test kills its worker mid-way
 User = get_user_model()
 
 
