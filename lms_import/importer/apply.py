@@ -20,6 +20,8 @@ from courses.models import Course
 from credits.models import CreditAward
 from enrollments.models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
 
+from .lookups import index_probes
+
 
 @functools.cache
 def _not_null_text_columns(table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
@@ -267,7 +269,7 @@ class CopyWriter(Writer):
         """Existing profiles take the file's values where theirs are blank: COPY to a scratch table, one UPDATE.
 
         The scratch table is the connection's own (TEMPORARY) and emptied per batch. The UPDATE probes by user_id:
-        left to itself PostgreSQL hashes the fills and scans every profile, a table the import grows batch
+        left to itself PostgreSQL hashed the fills and scanned every profile, a table the import grows batch
         by batch, and the fills alone went quadratic.
         """
         table = LearnerProfile._meta.db_table
@@ -281,13 +283,8 @@ class CopyWriter(Writer):
             copy = f"COPY {scratch} ({fields}, user_id) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({fields}))"
             cursor.cursor.copy_expert(copy, io.StringIO(text))
             cursor.execute(f"ANALYZE {scratch}")  # its size, so that the fills drive the join
-            # Joins by hash or merge off leave the one sensible plan, a loop over the fills. (Not seq scans off:
-            # its penalty lifts the estimate past jit_above_cost, and compiling took longer than the update.)
-            cursor.execute("SET LOCAL enable_hashjoin = off")
-            cursor.execute("SET LOCAL enable_mergejoin = off")
-            cursor.execute(f"UPDATE {table} AS p SET {sets} FROM {scratch} AS v WHERE p.user_id = v.user_id")
-            cursor.execute("RESET enable_hashjoin")
-            cursor.execute("RESET enable_mergejoin")
+            with index_probes(cursor):
+                cursor.execute(f"UPDATE {table} AS p SET {sets} FROM {scratch} AS v WHERE p.user_id = v.user_id")
 
 
 class SerializingWriter(CopyWriter):

@@ -1,5 +1,7 @@
 """Bulk reads the checker and planner need: one query per batch of rows, never one per row."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -73,20 +75,51 @@ def courses_find(external_ids: set[str]) -> dict[str, CourseInfo]:
 _SEPARATOR = "\x1f"  # never in a checked value: rows with control characters are refused before any look-up
 
 
-def _any(column: str, values) -> tuple[str, list]:
-    """`column = ANY(array)` on PostgreSQL (one parameter, however many values); IN (...) elsewhere.
+def _array(values: list) -> tuple[str, list]:
+    """An SQL array of `values` on PostgreSQL, and its parameters.
 
-    On PostgreSQL the keys travel as one delimited string split by the server: a literal array of thousands
-    of quoted values costs more to send and parse than the index probes themselves.
+    The keys travel as one delimited string split by the server: a literal array of thousands of quoted
+    values costs more to send and parse than the index probes themselves.
     """
+    if values and all(type(v) is int for v in values):
+        return "string_to_array(%s, ',')::bigint[]", [",".join(map(str, values))]
+    if all(type(v) is str and _SEPARATOR not in v for v in values):
+        return "string_to_array(%s, chr(31))", [_SEPARATOR.join(values)]
+    return "%s", [values]
+
+
+def _any(column: str, values) -> tuple[str, list]:
+    """`column = ANY(array)` on PostgreSQL (one parameter, however many values); IN (...) elsewhere."""
     values = list(values)
     if connection.vendor != "postgresql":
         return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", values
-    if values and all(type(v) is int for v in values):
-        return f"{column} = ANY(string_to_array(%s, ',')::bigint[])", [",".join(map(str, values))]
-    if all(type(v) is str and _SEPARATOR not in v for v in values):
-        return f"{column} = ANY(string_to_array(%s, chr(31)))", [_SEPARATOR.join(values)]
-    return f"{column} = ANY(%s)", [values]
+    array, params = _array(values)
+    return f"{column} = ANY({array})", params
+
+
+@contextmanager
+def index_probes(cursor) -> Iterator[None]:
+    """PostgreSQL plans the statements run inside as index probes and nested loops, without JIT.
+
+    Given thousands of keys, its planner prices one index probe per key above scanning a table of a few
+    hundred thousand learners (in parallel, or a whole index with a filter), and picks the scan: 10x slower
+    at 200k learners, and growing with the site, or with the import itself when the table is one it writes.
+    Every statement run this way probes indexed keys, and its joins follow them to a row or two, so probes
+    are always the right plan. A disabled plan's penalty can lift the estimate past jit_above_cost, and
+    compiling took longer than the statements: no JIT. The settings last until the block ends.
+    """
+    cursor.execute("; ".join(f"SET LOCAL {knob} = {value}" for knob, value in _PROBES.items()))
+    yield
+    cursor.execute("; ".join(f"RESET {knob}" for knob in _PROBES))
+
+
+_PROBES = {
+    "enable_seqscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+}
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -94,16 +127,7 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    # Given thousands of keys, PostgreSQL's planner prices one index probe per key above scanning a table of a
-    # few hundred thousand learners (in parallel, or a whole index with a filter), and picks the scan: 10x
-    # slower at 200k learners, and growing with the site. Every look-up here probes indexed keys, and its joins
-    # follow them to a row or two (never a hash or merge join over a table): probes are always the right plan.
-    # A disabled plan's penalty can also lift the estimate past jit_above_cost; compiling costs more than probes.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
-        )
+    with transaction.atomic(), connection.cursor() as cursor, index_probes(cursor):
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -173,19 +197,18 @@ def learners_by_email(emails: set[str]) -> dict[str, list[Learner]]:
     return found
 
 
-def _pairs(columns: tuple[str, str], types: tuple[str, str], pairs: set[tuple]) -> tuple[str, list]:
+def _pairs(columns: tuple[str, str], pairs: set[tuple]) -> tuple[str, list]:
     """A derived table `k` of exactly these (a, b) pairs, to join on: one index probe per pair.
 
     Filtering `a = ANY(...) AND b = ANY(...)` instead lets PostgreSQL scan the index of the less selective
     column (every enrollment in the course), entries this import's own writes add included: a look-up that
     grows with the import. On SQLite, a VALUES list.
     """
-    firsts, seconds = zip(*pairs, strict=True)
-    if connection.vendor == "postgresql" and all(_SEPARATOR not in str(v) for v in firsts + seconds):
-        split = {"bigint": "string_to_array(%s, ',')::bigint[]", "text": "string_to_array(%s, chr(31))"}
-        joined = {"bigint": ",", "text": _SEPARATOR}
-        sql = f"unnest({split[types[0]]}, {split[types[1]]}) AS k({columns[0]}, {columns[1]})"
-        return sql, [joined[types[0]].join(map(str, firsts)), joined[types[1]].join(map(str, seconds))]
+    firsts, seconds = (list(values) for values in zip(*pairs, strict=True))
+    if connection.vendor == "postgresql":
+        first, first_params = _array(firsts)
+        second, second_params = _array(seconds)
+        return f"unnest({first}, {second}) AS k({columns[0]}, {columns[1]})", first_params + second_params
     values = ", ".join(["(%s, %s)"] * len(pairs))
     # VALUES columns are column1, column2 on SQLite and PostgreSQL alike; SQLite takes no column aliases after AS.
     named = f"SELECT column1 AS {columns[0]}, column2 AS {columns[1]} FROM (VALUES {values}) AS v"
@@ -197,7 +220,7 @@ def enrollments_existing(pairs: set[tuple[int, int]], *, exclude_job: int | None
     if not pairs:
         return {}
     t = _tables()
-    keys, params = _pairs(("user_id", "course_id"), ("bigint", "bigint"), pairs)
+    keys, params = _pairs(("user_id", "course_id"), pairs)
     rows = _fetch(
         f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {keys} "
         f"JOIN {t['enrollment']} e ON e.user_id = k.user_id AND e.course_id = k.course_id "
@@ -222,7 +245,7 @@ def pending_existing(
     for prefix, column, pairs in (("e:", "email", by_email), ("x:", "external_user_id", by_external_id)):
         if not pairs:
             continue
-        keys, params = _pairs((column, "course_id"), ("text", "bigint"), pairs)
+        keys, params = _pairs((column, "course_id"), pairs)
         rows = _fetch(
             f"SELECT p.{column}, p.course_id FROM {keys} "
             f"JOIN {t['pending']} p ON p.{column} = k.{column} AND p.course_id = k.course_id "
