@@ -162,6 +162,14 @@ class Checked:
         return self.row is not None and not self.findings
 
 
+def remember(cache: dict, key, value, limit: int = 20_000) -> None:
+    """Keep what a value parsed or formatted to for the rows after: values repeat a great deal in a file.
+    Emptied when full, so that every cache stays small whatever the file's size."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
 def profile_conflicts(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
     """A value in the file that differs from a value the profile already has (blanks never conflict)."""
     return any(a and b and a != b for a, b in zip(mine, theirs, strict=True))
@@ -335,8 +343,8 @@ class Checker:
         self.limit_list = [BY_NAME[name].max_length for name in self.names]
         self._moments: dict[str, datetime] = {}
         self._dates: dict[str, date] = {}
-        self._emails_ok: set[str] = set()
-        self._dates_ok: set[tuple] = set()
+        self._emails_ok: dict[str, bool] = {}
+        self._dates_ok: dict[tuple, bool] = {}  # enrollment date texts and complete flag found in order
         self.names_by_position = {position: name for name, position in header.index.items()}
         self.importer_global = importer_global
         self.course = course
@@ -385,7 +393,7 @@ class Checker:
         the fast path does not accept outright goes to the rule functions, which say what is wrong.
         """
         width, pick, limits, chosen, now = self.width, self.pick, self.limit_list, self.chosen, self.now
-        when, dates, emails_ok, cache = self._when, self._dates, self._emails_ok, self._cache
+        when, dates, emails_ok = self._when, self._dates, self._emails_ok
         dates_ok = self._dates_ok
         moment_of = self._moments.get
         flags_get, categories_get = FLAGS.get, CATEGORIES.get
@@ -442,9 +450,7 @@ class Checker:
                     if found:
                         findings += found
                     else:
-                        if len(emails_ok) > 4096:
-                            emails_ok.clear()
-                        emails_ok.add(email)
+                        remember(emails_ok, email, True)
                 email = email.lower()
             elif not ext:
                 findings += learner_check(external_user_id=ext, email=email, line=line)
@@ -476,7 +482,7 @@ class Checker:
                     if expiration is None:
                         findings.append(date_invalid("credit_expiration", expiration_text, line))
                     else:
-                        cache(dates, expiration_text, expiration)
+                        remember(dates, expiration_text, expiration)
             # Comparing aware datetimes is slow and the same few dates repeat: a combination found in order is
             # remembered by its text.
             combination = (start_text, end_text, completed_text, complete)
@@ -491,9 +497,7 @@ class Checker:
                         line=line, complete=complete, start=start, end=end, completed=completed, raw=raw, now=now
                     )
                 elif not findings:
-                    if len(dates_ok) > 20_000:
-                        dates_ok.clear()
-                    dates_ok.add(combination)
+                    remember(dates_ok, combination, True)
             attended = None
             if attended_text:
                 attended = flags_get(attended_text.lower())
@@ -541,15 +545,8 @@ class Checker:
             if moment is None:
                 findings.append(date_invalid(column, text, line))
                 return None
-            self._cache(self._moments, text, moment)
+            remember(self._moments, text, moment)
         return moment
-
-    @staticmethod
-    def _cache(cache: dict, key, value) -> None:
-        # Dates repeat a great deal in a file; the caches stay small whatever the file's size.
-        if len(cache) >= 20_000:
-            cache.clear()
-        cache[key] = value
 
     def _controls(self, line: int, fields: list[str]) -> list[Finding]:
         findings = []
@@ -598,8 +595,8 @@ class Checker:
             row.credits = credits
             if found:
                 item.findings += found
-            elif len(credits_ok) < 10_000:
-                credits_ok[key] = credits
+            else:
+                remember(credits_ok, key, credits)
 
     # -- learners: one query by external id and one by e-mail per batch ---------------------
     def _learners_resolve(self, checked: list[Checked]) -> None:

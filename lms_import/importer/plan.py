@@ -17,7 +17,7 @@ from lms_import.records import Source
 
 from . import lookups
 from .apply import Writer
-from .check import Row
+from .check import Row, remember
 
 UNUSABLE_PASSWORD_PREFIX = "!"  # django.contrib.auth.hashers: a password that can never match
 
@@ -66,9 +66,8 @@ class Planner:
             return value
         text = self._texts.get(value)
         if text is None:
-            if len(self._texts) > 50_000:
-                self._texts.clear()
-            text = self._texts[value] = str(value)
+            text = str(value)
+            remember(self._texts, value, text)
         return text
 
     def plan_batch(self, rows: list[Row]) -> list[int]:
