@@ -132,7 +132,6 @@ class Row:
     enrollment: int = -1  # the enrollment's order among this file's enrollments
     first_of_enrollment: bool = False
     learner_keys: list[int] | None = None  # see LearnerRegistry
-    unseen: bool = False  # not in the LearnerRegistry when its batch began
 
     @property
     def who(self) -> str:
@@ -189,10 +188,6 @@ class LearnerRegistry:
         self._table = PackedTable("QI", capacity)
         self.count = 0
         self._last: tuple = ("", "", -1, 0)  # external id, e-mail, order, profile hash of the learner's first row
-        self._added: set[int] = set()  # keys added during the current batch
-
-    def batch_start(self) -> None:
-        self._added.clear()
 
     @staticmethod
     def _keys(row: Row) -> list[int]:
@@ -211,7 +206,6 @@ class LearnerRegistry:
         for key in self._keys(row):
             if find(key) >= 0:
                 return True
-        row.unseen = True
         return False
 
     def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
@@ -224,8 +218,7 @@ class LearnerRegistry:
         identity = hash((row.external_user_id, row.email, "identity")) & 0xFFFFFFFF
         table = self._table
         packed_column, profile_column = table.columns
-        # A learner the registry did not know when this batch began is in it only if this batch added them.
-        for key in keys if not row.unseen or not self._added.isdisjoint(keys) else ():
+        for key in keys:
             slot = table.find(key)
             if slot >= 0:
                 packed = packed_column[slot]
@@ -240,7 +233,6 @@ class LearnerRegistry:
             slot = table.insert(key)
             table.columns[0][slot] = order | identity << 32
             table.columns[1][slot] = profile
-        self._added.update(keys)
         self._last = (row.external_user_id, row.email, order, profile)
         return order, True, False, False
 
@@ -603,25 +595,18 @@ class Checker:
         # A learner this file introduced stays this file's new learner in later batches, even once the
         # apply has created their account in this transaction: the registry, not the database, decides.
         knows = self.learners.knows
-        self.learners.batch_start()
         unknown = []
-        previous = None
+        previous, previous_unknown = None, False
         for c in checked:
             row = c.row
             if row is None or c.findings:
                 continue
             # A learner's rows come together: the row before decides for this one when it is the same learner.
-            if (
-                previous is not None
-                and row.external_user_id == previous.external_user_id
-                and row.email == previous.email
-            ):
-                if previous.unseen:
-                    row.unseen = True
-                    unknown.append(c)
-            elif not knows(row):
+            same = previous is not None and (row.external_user_id, row.email) == previous
+            if not same:
+                previous, previous_unknown = (row.external_user_id, row.email), not knows(row)
+            if previous_unknown:
                 unknown.append(c)
-            previous = row
         rows = [c.row for c in unknown]
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
         # By e-mail only where the external id found nobody: the external id decides when it matches.
