@@ -199,10 +199,6 @@ class CsvSource:
             self.close()
             raise FileProblem(Finding(F_EMPTY, "The first line of the file is blank; it must be the header.", line=1))
 
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        for batch in self.batches(1):
-            yield from batch
-
     def batches(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
         """(line of the row's start, its fields), `size` rows at a time; blank rows are skipped."""
         reader = self._reader
