@@ -1,6 +1,6 @@
 """Which course a row belongs to (SPEC §3): pure functions over plain values, no database."""
 
-from lms_import.importer.findings import E_COURSE_MISMATCH, E_COURSE_MISSING, E_TITLE_MISSING, Finding, show
+from core.findings import E_COURSE_MISMATCH, E_COURSE_MISSING, E_TITLE_MISSING, Finding, show
 
 MISMATCH = (
     "external_course_id {value} is not the course chosen for this import ({chosen}). Remove the column, correct "

@@ -1,7 +1,7 @@
 from django.core.validators import RegexValidator
 from django.db import models
 
-from lms_import.records import Source, TimestampedRecord
+from core.records import Source, TimestampedRecord
 
 
 class CreditType(models.Model):

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from lms_import.importer.findings import (
+from core.findings import (
     E_CREDIT_ON_INCOMPLETE,
     E_CREDIT_TYPE_MISSING,
     E_CREDIT_TYPE_NOT_OFFERED,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from lms_import.records import Source
+from core.records import Source
 
 REFUSED_SHELL = (
     "Imported course shells do not have certificates: a shell holds a record imported with the global (legacy) "

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from lms_import.records import Source, TimestampedRecord
+from core.records import Source, TimestampedRecord
 
 # The learner's PARS data, in the order the importer carries it (files, pending records, profile fills).
 PROFILE_FIELDS = ("dob_month", "dob_day", "licensing_state", "license_id", "certifying_board", "board_id")

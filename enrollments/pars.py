@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from lms_import.importer.report import csv_safe
-from lms_import.records import Source
+from core.csv_safety import csv_safe
+from core.records import Source
 
 ACCME_COLUMNS = [
     "Record Action",

@@ -3,7 +3,7 @@
 import re
 from datetime import date, datetime, time, tzinfo
 
-from lms_import.importer.findings import (
+from core.findings import (
     E_COMPLETE_INVALID,
     E_DATE_FUTURE,
     E_DATE_INVALID,

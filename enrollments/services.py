@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.records import Source
 from courses.models import Course
 from credits.models import CreditAward
-from lms_import.records import Source
 
 from .engine import completes_on_enrollment, engine_awards
 from .models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord

@@ -13,7 +13,8 @@ from django.contrib import admin
 from import_export import widgets
 from import_export.formats import base_formats
 
-from .importer.report import FORMULA_STARTS, csv_safe
+from core.csv_safety import FORMULA_STARTS, csv_safe
+
 from .models import AuditEvent, ImportJob
 
 LISTED = 100  # objects named in one audit event of a bulk delete

@@ -83,7 +83,6 @@ class ImportJob(models.Model):
     apply_finished_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=32, blank=True)
     failure_message = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
     reverted_at = models.DateTimeField(null=True, blank=True)
     reverted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -9,21 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .models import AuditEvent, ImportJob
 from .revert import RevertRefused, import_job_revert, import_job_revert_plan, revert_refusal
-
-
-def _job_page(job: ImportJob) -> str | None:
-    """The job's own page (/import/jobs/<id>/), when the web workflow provides it."""
-    for name in ("lms_import:job-detail", "lms_import:job"):
-        try:
-            return reverse(name, args=[job.pk])
-        except NoReverseMatch:
-            continue
-    return None
 
 
 @login_required
@@ -52,5 +42,11 @@ def job_revert(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "lms_import/revert.html",
-        {"job": job, "refusal": refusal, "plan": plan, "event": event, "job_page": _job_page(job)},
+        {
+            "job": job,
+            "refusal": refusal,
+            "plan": plan,
+            "event": event,
+            "job_page": reverse("lms_import:job", args=[job.pk]),
+        },
     )

@@ -23,9 +23,9 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from core.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
 from courses.models import Course
 
-from .importer.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
 from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release, stale_before
 from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob

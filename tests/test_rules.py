@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from core.csv_safety import csv_safe
+from core.findings import FileProblem, show
 from courses.rules import course_ref_check, shell_title_check
 from credits.rules import Offer, credit_check, credits_parse
 from enrollments.engine import completes_on_enrollment, engine_awards
@@ -20,8 +22,6 @@ from enrollments.rules import (
 )
 from lms_import.importer.check import EnrollmentRegistry, LearnerRegistry, Row, profile_conflicts
 from lms_import.importer.columns import header_read, normalize_name
-from lms_import.importer.findings import FileProblem, show
-from lms_import.importer.report import csv_safe
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SITE = {"ama_pra_1": 1, "ancc": 2, "abim_moc": 3}

@@ -13,6 +13,19 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from operator import gt, itemgetter
 
+from core.findings import (
+    E_ALREADY_ENROLLED,
+    E_ALREADY_PENDING,
+    E_COLUMN_COUNT,
+    E_CONTROL_CHARACTER,
+    E_CREDIT_EXISTS,
+    E_DUPLICATE_CREDIT_TYPE,
+    E_FIELD_TOO_LONG,
+    E_INCONSISTENT_ROWS,
+    E_VALUE_INVALID,
+    Finding,
+    show,
+)
 from courses.rules import course_ref_check, shell_title_check
 from credits.rules import credit_check
 from enrollments.rules import (
@@ -32,19 +45,6 @@ from enrollments.rules import (
 
 from . import lookups
 from .columns import BY_NAME, COLUMNS, Header
-from .findings import (
-    E_ALREADY_ENROLLED,
-    E_ALREADY_PENDING,
-    E_COLUMN_COUNT,
-    E_CONTROL_CHARACTER,
-    E_CREDIT_EXISTS,
-    E_DUPLICATE_CREDIT_TYPE,
-    E_FIELD_TOO_LONG,
-    E_INCONSISTENT_ROWS,
-    E_VALUE_INVALID,
-    Finding,
-    show,
-)
 from .lookups import CourseInfo, Learner
 from .registry import PackedTable, table_capacity, table_key
 

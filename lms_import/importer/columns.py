@@ -4,7 +4,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from .findings import (
+from core.findings import (
     F_DUPLICATE_COLUMN,
     F_MISSING_COLUMN,
     W_HEADER_NORMALIZED,

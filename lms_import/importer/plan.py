@@ -12,8 +12,8 @@ from array import array
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.records import Source
 from enrollments.engine import engine_awards
-from lms_import.records import Source
 
 from . import lookups
 from .apply import Writer
@@ -29,8 +29,6 @@ class Created:
     pending: int = 0
     accounts: int = 0
     shells: int = 0
-    auto_completed: int = 0
-    profiles_filled: int = 0
 
 
 class Planner:
@@ -90,7 +88,6 @@ class Planner:
                 complete, completed = row.complete, row.date_completed
                 if course.auto_complete:
                     complete, completed = True, completed or self.now
-                    created.auto_completed += 1
                 writer.add(
                     "enrollment",
                     (
@@ -179,9 +176,6 @@ class Planner:
                 self.writer.add("profile", (learner.user_id, None, *row.profile, None))
             elif any(mine and not theirs for mine, theirs in zip(row.profile, learner.profile, strict=True)):
                 self.writer.fill_profile(learner.user_id, row.profile)
-            else:
-                continue
-            self.created.profiles_filled += 1
 
     def _shell(self, row: Row) -> None:
         shell_id = self.shell_ids[row.course.shell_ordinal]

@@ -23,7 +23,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connections
 
-    from lms_import.importer.findings import FileProblem
+    from core.findings import FileProblem
     from lms_import.importer.read import CsvSource
     from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, message_receive, message_send, pass_run
     from lms_import.models import ImportJob

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import charset_normalizer
 
-from .findings import F_EMPTY, F_ENCODING, F_NOT_CSV, F_TOO_LARGE, W_ENCODING_GUESSED, FileProblem, Finding
+from core.findings import F_EMPTY, F_ENCODING, F_NOT_CSV, F_TOO_LARGE, W_ENCODING_GUESSED, FileProblem, Finding
 
 CHUNK = 1 << 20
 MAX_FIELD_CHARS = 64 * 1024  # a value longer than this can only be a quote that never closed

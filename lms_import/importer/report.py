@@ -9,19 +9,12 @@ import csv
 import tempfile
 from pathlib import Path
 
+from core.csv_safety import csv_safe
+from core.findings import Finding
+
 from .check import Checked
-from .findings import Finding, visible
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 REPORT_COLUMNS = ["line", "code", "column", "value", "message"]
-
-
-def csv_safe(value) -> str:
-    """A cell a spreadsheet shows as text: formulas (=, +, -, @, tab, CR) get a leading apostrophe."""
-    text = "" if value is None else visible(str(value))
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 class ErrorReport:
@@ -29,7 +22,6 @@ class ErrorReport:
         self.keep = keep
         self.kept: list[dict] = []
         self.count = 0
-        self.rows = 0
         self._file = tempfile.NamedTemporaryFile(
             "w", encoding="utf-8-sig", newline="", suffix=".csv", prefix="errors-", delete=False
         )
@@ -37,13 +29,9 @@ class ErrorReport:
         self._writer = csv.writer(self._file)
         self._writer.writerow([csv_safe(c) for c in REPORT_COLUMNS + [h.strip() for h in header]])
 
-    def add_file_problem(self, finding: Finding) -> None:
-        self._add(finding, [])
-
     def add(self, checked: list[Checked]) -> None:
         for item in checked:
             if item.findings:
-                self.rows += 1
                 for finding in item.findings:
                     self._add(finding, item.fields)
 

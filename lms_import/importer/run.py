@@ -28,15 +28,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from enrollments.models import PendingRecord
-from enrollments.services import pending_records_apply
-from lms_import.models import ImportJob
-
-from . import lookups
-from .apply import CopyWriter, SerializingWriter, Writer, writer_for_connection
-from .check import Checker, CheckTotals
-from .columns import header_read
-from .findings import (
+from core.findings import (
     EXPLANATIONS,
     F_COURSE_REQUIRED,
     W_ALREADY_IMPORTED,
@@ -48,6 +40,14 @@ from .findings import (
     FileProblem,
     Finding,
 )
+from enrollments.models import PendingRecord
+from enrollments.services import pending_records_apply
+from lms_import.models import ImportJob
+
+from . import lookups
+from .apply import CopyWriter, SerializingWriter, Writer, writer_for_connection
+from .check import Checker, CheckTotals
+from .columns import header_read
 from .lock import LockLost
 from .lookups import CourseInfo
 from .plan import Created, Planner

@@ -4,8 +4,8 @@ from pathlib import PurePath
 
 from django import forms
 
+from core.findings import F_NOT_CSV, F_TOO_LARGE
 from courses.models import Course
-from lms_import.importer.findings import F_NOT_CSV, F_TOO_LARGE
 from lms_import.importer.read import SAVE_AS_CSV, not_csv_kind
 from lms_import.models import ImportJob
 

@@ -20,9 +20,9 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.findings import W_AUTO_COMPLETE
 from courses.models import Course
 from enrollments.models import PendingRecord
-from lms_import.importer.findings import W_AUTO_COMPLETE
 from lms_import.importer.lock import LockState, lock_state, lock_unlock
 from lms_import.models import ImportJob
 from lms_import.services import ImportRefused, import_job_cancel, import_job_confirm, import_job_create
@@ -37,7 +37,6 @@ PERMISSION = "lms_import.import_course_records"
 ERRORS_PER_PAGE = 50
 JOBS_PER_PAGE = 25
 HOLDING_PER_PAGE = 50
-ACTIVE = {Status.UPLOADED, Status.VALIDATING, Status.QUEUED, Status.IMPORTING}
 
 
 def import_staff_required(view):
@@ -86,7 +85,7 @@ def job_progress_data(job: ImportJob, lock: LockState) -> dict:
         "job": job.pk,
         "status": job.status,
         "status_label": job.get_status_display(),
-        "active": job.status in ACTIVE,
+        "active": job.status in ImportJob.ACTIVE_STATUSES,
         "lost": job_is_lost(job, lock),
         "stalled": stalled,  # a validation whose worker went silent; its redelivered task runs it again
         "done": done,
@@ -204,7 +203,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "job": job,
             "lock": lock,
             "progress": job_progress_data(job, lock),
-            "active": job.status in ACTIVE,
+            "active": job.status in ImportJob.ACTIVE_STATUSES,
             "errors_page": errors,
             "errors_beyond_stored": max(job.error_count - len(job.errors), 0),
             "confirmable": _confirmable(job),

@@ -11,8 +11,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.findings import F_LOCKED
 from courses.models import Course
-from lms_import.importer.findings import F_LOCKED
 from lms_import.importer.lock import LockHeld
 from lms_import.models import ImportJob
 from lms_import.services import error_report_copy, import_job_apply, import_job_create, import_job_validate

@@ -61,10 +61,6 @@ W_PROFILE_CONFLICT = "W_PROFILE_CONFLICT"
 W_ALREADY_IMPORTED = "W_ALREADY_IMPORTED"
 W_AUTO_COMPLETE = "W_AUTO_COMPLETE"
 
-FILE_CODES = frozenset(
-    {F_EMPTY, F_ENCODING, F_NOT_CSV, F_MISSING_COLUMN, F_DUPLICATE_COLUMN, F_TOO_LARGE, F_COURSE_REQUIRED, F_LOCKED}
-)
-
 # What each code means, for the preview's "explanation" and the README's table.
 EXPLANATIONS = {
     W_HEADER_NORMALIZED: "Some header names had extra spaces, capitals, hyphens or a known alias; they were read as "
@@ -95,10 +91,6 @@ class Finding:
     line: int | None = None
     column: str = ""
     value: str = ""
-
-    @property
-    def is_file_level(self) -> bool:
-        return self.code in FILE_CODES
 
     def as_dict(self) -> dict:
         return {
