@@ -240,7 +240,7 @@ def import_job_apply(
         with Pulse(job.pk, token=token, on_progress=on_progress) as pulse:
             try:
                 course, source = pass_open(job)
-                parallel = connection.vendor == "postgresql"
+                parallel = connection.vendor == "postgresql" and settings.IMPORT_PRODUCER_PROCESS
                 if parallel:
                     source.close()  # the producer process reads the file
                 with transaction.atomic():

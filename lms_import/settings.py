@@ -123,6 +123,12 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_000_000)
 IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2500)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 1000)
+# On PostgreSQL an apply checks and plans in a producer process while the lock holder writes; off, one process
+# does both (the same results, slower: the differential tests compare the two).
+IMPORT_PRODUCER_PROCESS = env_bool("IMPORT_PRODUCER_PROCESS", True)
+# The plain reference form of every rule instead of the fast one (lms_import/importer/fast.py): the same findings
+# and records, slower; the differential tests run both.
+IMPORT_REFERENCE_RULES = env_bool("IMPORT_REFERENCE_RULES", False)
 # On SQLite (the zero-setup default) the apply holds the only write lock, so the heartbeat cannot be
 # written while an import runs: there the lease defaults to a day, not two minutes.
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
