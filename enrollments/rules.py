@@ -1,7 +1,13 @@
-"""Learner and enrollment rules (SPEC §4): pure functions over plain values, no database."""
+"""Learner and enrollment rules (SPEC §4): pure functions over plain values, no database.
+
+The column parsers share one signature, `(value, line, column, zone) -> (parsed value, findings)`,
+so that the importer's column schema can name one per column (lms_import/importer/schema.py).
+The value is the cell's text with surrounding spaces removed; "" is an empty cell.
+"""
 
 import re
 from datetime import date, datetime, time, tzinfo
+from typing import Any
 
 from core.findings import (
     E_COMPLETE_INVALID,
@@ -44,23 +50,39 @@ CATEGORY_INVALID = "participant_category must be physician or other (1 or 0); go
 DOB_INVALID = "{column} must be a number from 1 to {top}; got {value}."
 
 
+Parsed = tuple[Any, list[Finding]]
+
+
+def text_parse(value: str, line: int, column: str, zone: tzinfo) -> Parsed:
+    """Free text: kept as it is (names, ids, titles; PARS data keeps its leading zeros)."""
+    return value, []
+
+
 def email_check(value: str, line: int) -> list[Finding]:
     if _EMAIL.match(value):
         return []
     return [Finding(E_EMAIL_INVALID, EMAIL_INVALID.format(value=show(value)), line, "external_email", value)]
 
 
-def learner_check(*, external_user_id: str, email: str, line: int) -> list[Finding]:
-    if not external_user_id and not email:
+def email_parse(value: str, line: int, column: str, zone: tzinfo) -> Parsed:
+    """An e-mail, lowercased: e-mails are matched case-insensitively."""
+    if not value:
+        return "", []
+    return value.lower(), email_check(value, line)
+
+
+def learner_check(*, has_external_user_id: bool, has_email: bool, line: int) -> list[Finding]:
+    """Every row names its learner by external id or e-mail (or both)."""
+    if not has_external_user_id and not has_email:
         return [Finding(E_LEARNER_ID_MISSING, LEARNER_MISSING, line, "external_user_id", "")]
-    return email_check(email, line) if email else []
+    return []
 
 
 def flag_parse(value: str) -> bool | None:
     return FLAGS.get(value.lower())
 
 
-def complete_parse(value: str, line: int) -> tuple[bool, list[Finding]]:
+def complete_parse(value: str, line: int, column: str = "complete", zone: tzinfo | None = None) -> Parsed:
     flag = flag_parse(value)
     if flag is None:
         message = COMPLETE_EMPTY if not value else COMPLETE_INVALID.format(value=show(value))
@@ -88,6 +110,22 @@ def date_parse(value: str) -> date | None:
 
 def date_invalid(column: str, value: str, line: int) -> Finding:
     return Finding(E_DATE_INVALID, DATE_INVALID.format(column=column, value=show(value)), line, column, value)
+
+
+def moment_parse(value: str, line: int, column: str, zone: tzinfo) -> Parsed:
+    """enrollment_start, enrollment_end, date_completed: a moment (None when empty)."""
+    if not value:
+        return None, []
+    moment = when_parse(value, zone)
+    return moment, ([] if moment is not None else [date_invalid(column, value, line)])
+
+
+def day_parse(value: str, line: int, column: str, zone: tzinfo) -> Parsed:
+    """credit_expiration: a calendar day (None when empty)."""
+    if not value:
+        return None, []
+    day = date_parse(value)
+    return day, ([] if day is not None else [date_invalid(column, value, line)])
 
 
 def dates_check(
@@ -121,7 +159,7 @@ def _order(later: str, earlier: str, raw: dict[str, str], line: int) -> Finding:
     return Finding(E_DATE_ORDER, message, line, later, raw[later])
 
 
-def attended_parse(value: str, line: int) -> tuple[bool | None, list[Finding]]:
+def attended_parse(value: str, line: int, column: str = "attended", zone: tzinfo | None = None) -> Parsed:
     if not value:
         return None, []
     flag = flag_parse(value)
@@ -131,7 +169,7 @@ def attended_parse(value: str, line: int) -> tuple[bool | None, list[Finding]]:
     return flag, []
 
 
-def category_parse(value: str, line: int) -> tuple[str, list[Finding]]:
+def category_parse(value: str, line: int, column: str = "participant_category", zone: tzinfo | None = None) -> Parsed:
     if not value:
         return "", []
     category = CATEGORIES.get(value.lower())
@@ -141,11 +179,19 @@ def category_parse(value: str, line: int) -> tuple[str, list[Finding]]:
     return category, []
 
 
-def dob_check(*, month: str, day: str, line: int) -> list[Finding]:
-    """PARS wants MM/DD; the value is kept as text (leading zeros) but must be a plausible month and day."""
-    findings = []
-    for column, value, top in (("dob_month", month, 12), ("dob_day", day, 31)):
-        if value and not (value.isdigit() and 1 <= int(value) <= top):
-            message = DOB_INVALID.format(column=column, top=top, value=show(value))
-            findings.append(Finding(E_VALUE_INVALID, message, line, column, value))
-    return findings
+def _dob_part(value: str, line: int, column: str, top: int) -> Parsed:
+    """PARS wants MM/DD: kept as two-digit text (leading zeros), but it must be a plausible month or day."""
+    if not value:
+        return "", []
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= top):
+        message = DOB_INVALID.format(column=column, top=top, value=show(value))
+        return value, [Finding(E_VALUE_INVALID, message, line, column, value)]
+    return value.zfill(2), []
+
+
+def dob_month_parse(value: str, line: int, column: str = "dob_month", zone: tzinfo | None = None) -> Parsed:
+    return _dob_part(value, line, "dob_month", 12)
+
+
+def dob_day_parse(value: str, line: int, column: str = "dob_day", zone: tzinfo | None = None) -> Parsed:
+    return _dob_part(value, line, "dob_day", 31)

@@ -12,125 +12,31 @@ import io
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
+from django.apps import apps
 from django.db import connection
 from django.db.models import CharField, TextField
 
-from courses.models import Course
-from credits.models import CreditAward
-from enrollments.models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
+from enrollments.models import LearnerProfile
 
 from .lookups import index_probes
+from .schema import LAYOUTS, ORDER, PROFILE_FIELDS
 
 
 @functools.cache
-def _not_null_text_columns(table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
-    models = [get_user_model(), LearnerProfile, Course, Enrollment, CreditAward, PendingRecord]
-    model = next(m for m in models if m._meta.db_table == table)
-    fields = {f.column: f for f in model._meta.concrete_fields}
+def _model(table: str):
+    return apps.get_model(LAYOUTS[table].model)
+
+
+@functools.cache
+def _not_null_text_columns(table: str) -> tuple[str, ...]:
+    fields = {f.column: f for f in _model(table)._meta.concrete_fields}
+    columns = LAYOUTS[table].columns
     return tuple(c for c in columns if isinstance(fields[c], (CharField, TextField)) and not fields[c].null)
 
 
 def _tables() -> dict[str, tuple[str, tuple[str, ...]]]:
-    user = get_user_model()._meta.db_table
-    return {
-        "user": (
-            user,
-            (
-                "id",
-                "password",
-                "last_login",
-                "is_superuser",
-                "username",
-                "first_name",
-                "last_name",
-                "email",
-                "is_staff",
-                "is_active",
-                "date_joined",
-            ),
-        ),
-        "profile": (
-            LearnerProfile._meta.db_table,
-            ("user_id", "external_user_id", *PROFILE_FIELDS, "created_by_job_id"),
-        ),
-        "course": (
-            Course._meta.db_table,
-            (
-                "id",
-                "external_course_id",
-                "title",
-                "kind",
-                "pars_activity_id",
-                "certificate_enabled",
-                "created_at",
-                "created_by_job_id",
-            ),
-        ),
-        "enrollment": (
-            Enrollment._meta.db_table,
-            (
-                "id",
-                "user_id",
-                "course_id",
-                "enrollment_start",
-                "enrollment_end",
-                "complete",
-                "date_completed",
-                "attended",
-                "participant_category",
-                "source",
-                "import_job_id",
-                "created_at",
-                "updated_at",
-            ),
-        ),
-        "award": (
-            CreditAward._meta.db_table,
-            (
-                "enrollment_id",
-                "credit_type_id",
-                "credits",
-                "credit_expiration",
-                "source",
-                "import_job_id",
-                "created_at",
-                "updated_at",
-            ),
-        ),
-        "pending": (
-            PendingRecord._meta.db_table,
-            (
-                "import_job_id",
-                "line",
-                "status",
-                "email",
-                "external_user_id",
-                "first_name",
-                "last_name",
-                "course_id",
-                "enrollment_start",
-                "enrollment_end",
-                "complete",
-                "date_completed",
-                "attended",
-                "participant_category",
-                "credit_type_id",
-                "credits",
-                "credit_expiration",
-                *PROFILE_FIELDS,
-                "source",
-                "applied_at",
-                "enrollment_id",
-                "created_at",
-                "updated_at",
-            ),
-        ),
-    }
-
-
-# Parents before children, so that databases without deferred constraints accept the order too.
-ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
+    """Table name and column list of each table the planner fills (schema.LAYOUTS)."""
+    return {name: (_model(name)._meta.db_table, layout.columns) for name, layout in LAYOUTS.items()}
 
 
 class Writer:
@@ -233,7 +139,7 @@ class CopyWriter(Writer):
 
     def _copy(self, table: str, text: str) -> None:
         name, columns = self.tables[table]
-        forced = _not_null_text_columns(name, columns)
+        forced = _not_null_text_columns(table)
         options = f", FORCE_NOT_NULL ({', '.join(forced)})" if forced else ""
         sql = f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})"
         with connection.cursor() as cursor:

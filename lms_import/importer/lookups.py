@@ -12,7 +12,9 @@ from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward, CreditType
 from credits.rules import Offer
 from enrollments.engine import completes_on_enrollment
-from enrollments.models import PROFILE_FIELDS, Enrollment, LearnerProfile, PendingRecord
+from enrollments.models import Enrollment, LearnerProfile, PendingRecord
+
+from .schema import PROFILE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,51 @@
 """Stage 3, plan: from valid rows to the records to create.
 
 The planner turns each batch of valid rows into table rows (accounts, profiles, shells,
-enrollments, credit awards, pending records) and hands them to a writer. The same planner
-runs for a dry run, with a writer that only counts, so the preview's numbers are the import's.
-The completion engine is applied here: a new enrollment in a course without a required course
-object is complete at once with the maximum credit of every type the course offers.
+enrollments, credit awards, pending records), in the column order of schema.LAYOUTS, and hands
+them to a writer. The same planner runs for a dry run, with a writer that only counts, so the
+preview's numbers are the import's. The completion engine is applied here: a new enrollment in a
+course without a required course object is complete at once with the maximum credit of every
+type the course offers.
 """
 
 import os
 from array import array
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from core.records import Source
 from enrollments.engine import engine_awards
 
 from . import lookups
-from .apply import Writer
-from .check import Row, remember
+from .rows import remember
+from .schema import LAYOUTS, Row
 
 UNUSABLE_PASSWORD_PREFIX = "!"  # django.contrib.auth.hashers: a password that can never match
+USERNAME_LENGTH = 150  # auth.User.username
+
+USER, PROFILE, COURSE, ENROLLMENT, AWARD, PENDING = (LAYOUTS[name] for name in LAYOUTS)
+# Where the completion engine changes the file's enrollment values.
+COMPLETE_AT = ENROLLMENT.file_columns.index("complete")
+DATE_COMPLETED_AT = ENROLLMENT.file_columns.index("date_completed")
+
+
+class Writer(Protocol):
+    """Where planned rows go (apply.py): per table, tuples in the order of schema.LAYOUTS[table].columns."""
+
+    textual: bool  # True: takes dates, times and decimals as their text (the planner caches it)
+
+    def add(self, table: str, values: tuple) -> None: ...
+
+    def fill_profile(self, user_id: int, profile: tuple[str, ...]) -> None: ...
+
+    def reserve(self, table: str, count: int) -> list[int]: ...
+
+
+class NewLearners(Protocol):
+    """The checker's registry of this file's learners without an account (rows.Learners or fast.PackedLearners)."""
+
+    def username_earlier(self, username: str, order: int) -> bool: ...
 
 
 @dataclass
@@ -36,6 +62,7 @@ class Planner:
         self,
         *,
         writer: Writer,
+        learners: NewLearners,
         job_id: int | None,
         global_importer: bool,
         create_accounts: bool,
@@ -43,6 +70,7 @@ class Planner:
         now: datetime,
     ):
         self.writer = writer
+        self.learners = learners
         self.credit_types = credit_types
         self.job_id = job_id
         self.source = Source.LEGACY_IMPORT if global_importer else Source.COURSE_IMPORT
@@ -57,10 +85,13 @@ class Planner:
         self.user_ids = array("q")
         self.enrollment_ids = array("q")
         self.shell_ids = array("q")
+        # Usernames this import gave with a suffix (few: only where the plain one was taken), see _username.
+        self.suffixed: set[str] = set()
         self.created = Created()
 
     def _text(self, value):
-        if value is None or not self.textual:
+        # Only moments, days and decimals: True == 1 == Decimal("1.00") as dict keys, so flags stay as they are.
+        if value is None or not self.textual or type(value) in (str, bool):
             return value
         text = self._texts.get(value)
         if text is None:
@@ -71,6 +102,7 @@ class Planner:
     def plan_batch(self, rows: list[Row]) -> list[int]:
         """Queue the writes for one batch of valid rows; return the ids of accounts created."""
         writer, created, text, stamp = self.writer, self.created, self._text, self.stamp
+        enrollment_values = ENROLLMENT.values
         self._reserve(rows)
         new_accounts = self._accounts(rows) if self.create_accounts else []
         self._profiles_fill(rows)
@@ -85,26 +117,14 @@ class Planner:
             course_id = course.id if course.id is not None else self.shell_ids[course.shell_ordinal]
             if row.first_of_enrollment:
                 enrollment_id = self.enrollment_ids[row.enrollment]
-                complete, completed = row.complete, row.date_completed
+                values = enrollment_values(row)
                 if course.auto_complete:
-                    complete, completed = True, completed or self.now
+                    values = list(values)
+                    values[COMPLETE_AT] = True
+                    values[DATE_COMPLETED_AT] = values[DATE_COMPLETED_AT] or self.now
                 writer.add(
                     "enrollment",
-                    (
-                        enrollment_id,
-                        user_id,
-                        course_id,
-                        text(row.enrollment_start),
-                        text(row.enrollment_end),
-                        complete,
-                        text(completed),
-                        row.attended,
-                        row.participant_category,
-                        self.source,
-                        self.job_id,
-                        stamp,
-                        stamp,
-                    ),
+                    (enrollment_id, user_id, course_id, *map(text, values), self.source, self.job_id, stamp, stamp),
                 )
                 created.enrollments += 1
                 if course.auto_complete:
@@ -131,38 +151,67 @@ class Planner:
 
     def _accounts(self, rows: list[Row]) -> list[int]:
         firsts = [r for r in rows if r.first_of_learner]
-        taken = lookups.usernames_taken({(r.email or r.external_user_id)[:150] for r in firsts}) if firsts else set()
+        if not firsts:
+            return []
+        usernames = self._usernames(firsts)
         created = []
         # Unusable passwords, never hashed: one urandom call per batch instead of one per account.
         noise = os.urandom(20 * len(firsts)).hex()
         randomness = (noise[i : i + 40] for i in range(0, len(noise), 40))
-        for row in firsts:
+        user_values, profile_values = USER.values, PROFILE.values
+        for row, username in zip(firsts, usernames, strict=True):
             user_id = self.user_ids[row.new_learner]
-            username = (row.email or row.external_user_id)[:150]
-            if username in taken:
-                username = f"{username[:130]}.{user_id}"
-            taken.add(username)
             password = UNUSABLE_PASSWORD_PREFIX + next(randomness)
             self.writer.add(
-                "user",
-                (
-                    user_id,
-                    password,
-                    None,
-                    False,
-                    username,
-                    row.first_name,
-                    row.last_name,
-                    row.email,
-                    False,
-                    True,
-                    self.stamp,
-                ),
+                "user", (user_id, password, None, False, username, *user_values(row), False, True, self.stamp)
             )
-            self.writer.add("profile", (user_id, row.external_user_id or None, *row.profile, self.job_id))
+            external_id, *profile = profile_values(row)
+            self.writer.add("profile", (user_id, external_id or None, *profile, self.job_id))
             created.append(user_id)
         self.created.accounts += len(created)
         return created
+
+    def _usernames(self, firsts: list[Row]) -> list[str]:
+        """A username per new account, unique across batches and processes, and the same on every path.
+
+        The learner's e-mail, else its external id. It is taken when an account in the database has it (what
+        this process can see), when a learner before it in this file has it as its own (the checker's
+        registry knows them all, also those another process wrote), or when this import gave it to another
+        account with a suffix. A username taken, or longer than a username can be, gets ".<the new account's
+        id>" (and a counter, in the unlikely case that one is taken too).
+        """
+        plain = [row.external_email or row.external_user_id for row in firsts]
+        taken = lookups.usernames_taken({name for name in plain if len(name) <= USERNAME_LENGTH})
+        chosen, clashes = [], []
+        for row, name in zip(firsts, plain, strict=True):
+            if (
+                len(name) > USERNAME_LENGTH
+                or name in taken
+                or name in self.suffixed
+                or self.learners.username_earlier(name, row.new_learner)
+            ):
+                clashes.append(len(chosen))
+            chosen.append(name)
+        attempt = 0
+        while clashes:
+            attempt += 1
+            candidates = {}
+            for i in clashes:
+                suffix = f".{self.user_ids[firsts[i].new_learner]}" + (f".{attempt}" if attempt > 1 else "")
+                candidates[i] = plain[i][: USERNAME_LENGTH - len(suffix)] + suffix
+            taken = lookups.usernames_taken(set(candidates.values()))
+            clashes = []
+            for i, name in candidates.items():
+                if (
+                    name in taken
+                    or name in self.suffixed
+                    or self.learners.username_earlier(name, firsts[i].new_learner)
+                ):
+                    clashes.append(i)
+                else:
+                    chosen[i] = name
+                    self.suffixed.add(name)
+        return chosen
 
     def _profiles_fill(self, rows: list[Row]) -> None:
         """Existing learners: their profile gets the file's PARS data only where it is blank."""
@@ -195,21 +244,9 @@ class Planner:
                 self.job_id,
                 row.line,
                 "pending",
-                row.email,
-                row.external_user_id,
-                row.first_name,
-                row.last_name,
                 course_id,
-                row.enrollment_start,
-                row.enrollment_end,
-                row.complete,
-                row.date_completed,
-                row.attended,
-                row.participant_category,
                 type_id,
-                row.credits,
-                row.credit_expiration,
-                *row.profile,
+                *PENDING.values(row),
                 self.source,
                 None,
                 None,

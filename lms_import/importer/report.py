@@ -12,7 +12,7 @@ from pathlib import Path
 from core.csv_safety import csv_safe
 from core.findings import Finding
 
-from .check import Checked
+from .rows import Checked
 
 REPORT_COLUMNS = ["line", "code", "column", "value", "message"]
 

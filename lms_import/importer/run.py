@@ -47,12 +47,12 @@ from lms_import.models import ImportJob
 from . import lookups
 from .apply import CopyWriter, SerializingWriter, Writer, writer_for_connection
 from .check import Checker, CheckTotals
-from .columns import header_read
 from .lock import LockLost
 from .lookups import CourseInfo
 from .plan import Created, Planner
 from .read import CsvSource, FileFacts, encoding_warning, file_inspect
 from .report import ErrorReport
+from .schema import header_read
 
 log = logging.getLogger("lms_import.importer")
 DEFAULT_SETTINGS = "lms_import.settings"
@@ -171,9 +171,11 @@ def pass_run(
             job_id=job.pk,
             create_accounts=job.create_accounts,
             expected_rows=job.progress_total,
+            fast=not settings.IMPORT_REFERENCE_RULES,
         )
         planner = Planner(
             writer=sink.writer(),
+            learners=checker.learners,
             job_id=job.pk,
             global_importer=global_importer,
             create_accounts=job.create_accounts,

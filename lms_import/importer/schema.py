@@ -1,0 +1,290 @@
+"""The file's columns (SPEC §4), each declared once, and everything that derives from them.
+
+A Column says what the header may call it, how long its text may be, which rule of the domain
+parses it, and which model fields its value is stored in. From COLUMNS come the header repair
+(`header_read`), the `Row` a checked line becomes, the row parsers (check.py and its fast form
+in fast.py), and the file's part of the column lists each table is written with (`LAYOUTS`).
+tests/test_schema.py holds all of it against the models.
+"""
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, make_dataclass
+from datetime import tzinfo
+from functools import cached_property
+from operator import attrgetter
+from typing import Any
+
+from core.findings import (
+    F_DUPLICATE_COLUMN,
+    F_MISSING_COLUMN,
+    W_HEADER_NORMALIZED,
+    W_UNKNOWN_COLUMN,
+    FileProblem,
+    Finding,
+)
+from enrollments.rules import (
+    Parsed,
+    attended_parse,
+    category_parse,
+    complete_parse,
+    day_parse,
+    dob_day_parse,
+    dob_month_parse,
+    email_parse,
+    moment_parse,
+    text_parse,
+)
+
+Parser = Callable[[str, int, str, tzinfo], Parsed]
+
+USER = "auth.User"
+PROFILE = "enrollments.LearnerProfile"
+COURSE = "courses.Course"
+ENROLLMENT = "enrollments.Enrollment"
+AWARD = "credits.CreditAward"
+PENDING = "enrollments.PendingRecord"
+CREDIT_TYPE = "credits.CreditType"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    max_length: int  # of the text in the file; for a text field, the field's own max_length
+    parse: Parser
+    stored_in: tuple[str, ...]  # "app_label.Model.field": where the parsed value is written (or what it names)
+    aliases: tuple[str, ...] = ()
+
+    def fields_of(self, model: str) -> list[str]:
+        return [target.rsplit(".", 1)[1] for target in self.stored_in if target.rsplit(".", 1)[0] == model]
+
+
+def _in(*models: str, field: str) -> tuple[str, ...]:
+    return tuple(f"{model}.{field}" for model in models)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column(
+        "external_user_id",
+        255,
+        text_parse,
+        _in(PROFILE, PENDING, field="external_user_id"),
+        ("uid", "member_id", "external_uid"),
+    ),
+    Column("external_email", 254, email_parse, _in(USER, PENDING, field="email"), ("email", "mail", "external_mail")),
+    Column("first_name", 150, text_parse, _in(USER, PENDING, field="first_name")),
+    Column("last_name", 150, text_parse, _in(USER, PENDING, field="last_name")),
+    Column("external_course_id", 128, text_parse, _in(COURSE, field="external_course_id"), ("course_id",)),
+    Column("title", 255, text_parse, _in(COURSE, field="title"), ("course_title",)),
+    Column("enrollment_start", 40, moment_parse, _in(ENROLLMENT, PENDING, field="enrollment_start")),
+    Column("enrollment_end", 40, moment_parse, _in(ENROLLMENT, PENDING, field="enrollment_end")),
+    Column("complete", 10, complete_parse, _in(ENROLLMENT, PENDING, field="complete")),
+    Column("date_completed", 40, moment_parse, _in(ENROLLMENT, PENDING, field="date_completed")),
+    Column("credit_type", 64, text_parse, _in(CREDIT_TYPE, field="machine_name")),
+    # Parsed with its row by credits.rules.credit_check: whether credits may be given depends on `complete`
+    # and on what the row's course offers.
+    Column("credits", 20, text_parse, _in(AWARD, PENDING, field="credits")),
+    Column("credit_expiration", 40, day_parse, _in(AWARD, PENDING, field="credit_expiration")),
+    Column("attended", 10, attended_parse, _in(ENROLLMENT, PENDING, field="attended")),
+    Column("participant_category", 10, category_parse, _in(ENROLLMENT, PENDING, field="participant_category")),
+    Column("dob_month", 2, dob_month_parse, _in(PROFILE, PENDING, field="dob_month")),
+    Column("dob_day", 2, dob_day_parse, _in(PROFILE, PENDING, field="dob_day")),
+    Column("licensing_state", 64, text_parse, _in(PROFILE, PENDING, field="licensing_state")),
+    Column("license_id", 64, text_parse, _in(PROFILE, PENDING, field="license_id"), ("npi",)),
+    Column("certifying_board", 128, text_parse, _in(PROFILE, PENDING, field="certifying_board")),
+    Column("board_id", 64, text_parse, _in(PROFILE, PENDING, field="board_id")),
+)
+NAMES = tuple(column.name for column in COLUMNS)
+BY_NAME = {column.name: column for column in COLUMNS}
+LEARNER_ID_COLUMNS = ("external_user_id", "external_email")
+# The learner's PARS data: the profile's own columns, as the file gives them.
+PROFILE_COLUMNS = tuple(c.name for c in COLUMNS if c.fields_of(PROFILE) and c.name != "external_user_id")
+PROFILE_FIELDS = tuple(BY_NAME[name].fields_of(PROFILE)[0] for name in PROFILE_COLUMNS)
+ENROLLMENT_COLUMNS = tuple(c.name for c in COLUMNS if c.fields_of(ENROLLMENT))
+
+
+# -- the row ---------------------------------------------------------------------------------------------
+def _who(self) -> str:
+    return self.external_user_id or self.external_email
+
+
+enrollment_fields = attrgetter(*ENROLLMENT_COLUMNS)  # what every row of one enrollment must repeat
+
+# One checked line: its number, each column's parsed value (named as the column), then what the checker
+# found the row refers to. Built by the row parsers as Row(line, *values in COLUMNS order, profile).
+Row = make_dataclass(
+    "Row",
+    [
+        ("line", int),
+        *[(name, Any) for name in NAMES],
+        ("profile", tuple),  # the PARS columns' values, as a tuple in PROFILE_COLUMNS order
+        ("course", Any, field(default=None)),  # lookups.CourseInfo
+        ("learner", Any, field(default=None)),  # lookups.Learner: an existing account
+        ("new_learner", int, field(default=-1)),  # else: the learner's order among this file's new learners
+        ("first_of_learner", bool, field(default=False)),
+        ("first_of_shell", bool, field(default=False)),
+        ("enrollment", int, field(default=-1)),  # the enrollment's order among this file's enrollments
+        ("first_of_enrollment", bool, field(default=False)),
+    ],
+    slots=True,
+    namespace={
+        "who": property(_who, doc="How the file names the learner."),
+        "__module__": __name__,
+    },
+)
+profile_of = attrgetter(*PROFILE_COLUMNS)
+
+
+# -- what each table is written with ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """A table's columns, in the order the planner gives its values: `head`, the file's values, `tail`.
+
+    The file's part is every column of COLUMNS stored in the model, in COLUMNS order; `values(row)` picks
+    them from a Row. Head and tail are what the planner adds (ids, references, bookkeeping).
+    """
+
+    model: str
+    head: tuple[str, ...]
+    tail: tuple[str, ...]
+
+    @cached_property
+    def file_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in COLUMNS if c.fields_of(self.model))
+
+    @cached_property
+    def file_fields(self) -> tuple[str, ...]:
+        return tuple(BY_NAME[name].fields_of(self.model)[0] for name in self.file_columns)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        return self.head + self.file_fields + self.tail
+
+    @cached_property
+    def values(self) -> Callable[[Any], tuple]:
+        getter = attrgetter(*self.file_columns)
+        return getter if len(self.file_columns) > 1 else lambda row: (getter(row),)
+
+    def index(self, column: str) -> int:
+        return self.columns.index(column)
+
+
+LAYOUTS: dict[str, Layout] = {
+    "user": Layout(
+        USER,
+        head=("id", "password", "last_login", "is_superuser", "username"),
+        tail=("is_staff", "is_active", "date_joined"),
+    ),
+    "profile": Layout(PROFILE, head=("user_id",), tail=("created_by_job_id",)),
+    "course": Layout(
+        COURSE,
+        head=("id",),
+        tail=("kind", "pars_activity_id", "certificate_enabled", "created_at", "created_by_job_id"),
+    ),
+    "enrollment": Layout(
+        ENROLLMENT,
+        head=("id", "user_id", "course_id"),
+        tail=("source", "import_job_id", "created_at", "updated_at"),
+    ),
+    # Credit comes from the file or, in a course that completes on enrollment, from the engine: the planner
+    # gives credits and credit_expiration itself, in the order of the file's part.
+    "award": Layout(
+        AWARD,
+        head=("enrollment_id", "credit_type_id"),
+        tail=("source", "import_job_id", "created_at", "updated_at"),
+    ),
+    "pending": Layout(
+        PENDING,
+        head=("import_job_id", "line", "status", "course_id", "credit_type_id"),
+        tail=("source", "applied_at", "enrollment_id", "created_at", "updated_at"),
+    ),
+}
+# Parents before children, so that databases without deferred constraints accept the order too.
+ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
+
+
+# -- the header ------------------------------------------------------------------------------------------
+_LOOKUP = {c.name: c.name for c in COLUMNS} | {alias: c.name for c in COLUMNS for alias in c.aliases}
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def normalize_name(raw: str) -> str:
+    """Trim, drop a BOM, fold case, and turn inner spaces and hyphens into underscores."""
+    return _SEPARATORS.sub("_", raw.replace("\ufeff", "").strip().casefold())
+
+
+@dataclass
+class Header:
+    raw: list[str]
+    index: dict[str, int]  # column name -> position in the row
+    warnings: list[tuple[str, str, int]] = field(default_factory=list)  # (code, message, count)
+
+    def positions(self) -> list[int]:
+        """For each of COLUMNS, its position in this file's rows, or -1 when the file has no such column."""
+        return [self.index.get(name, -1) for name in NAMES]
+
+
+def header_read(raw: list[str], *, global_importer: bool) -> Header:
+    """Map a header line to column names, or raise FileProblem when the file cannot be read as course records."""
+    index: dict[str, int] = {}
+    repaired: list[str] = []
+    unknown: list[str] = []
+    for position, cell in enumerate(raw):
+        normal = normalize_name(cell)
+        name = _LOOKUP.get(normal)
+        if name is None:
+            if normal:
+                unknown.append(cell.strip())
+            continue
+        if name in index:
+            first = raw[index[name]].strip()
+            raise FileProblem(
+                Finding(
+                    F_DUPLICATE_COLUMN,
+                    f"Columns '{first}' (column {index[name] + 1}) and '{cell.strip()}' (column {position + 1}) "
+                    f"are both read as {name}. Delete one of them and upload again.",
+                    line=1,
+                    column=name,
+                    value=cell,
+                )
+            )
+        index[name] = position
+        if cell != name:
+            repaired.append(f"'{cell}' → {name}")
+
+    missing = []
+    if not any(c in index for c in LEARNER_ID_COLUMNS):
+        missing.append("external_user_id or external_email")
+    if "complete" not in index:
+        missing.append("complete")
+    if global_importer and "external_course_id" not in index:
+        missing.append("external_course_id")
+    if missing:
+        hints = []
+        for cell in unknown:
+            close = difflib.get_close_matches(normalize_name(cell), list(_LOOKUP), n=1, cutoff=0.7)
+            if close:
+                hints.append(f"'{cell}' looks like {_LOOKUP[close[0]]}")
+        hint = f" Near misses: {'; '.join(hints)}." if hints else ""
+        raise FileProblem(
+            Finding(
+                F_MISSING_COLUMN,
+                f"The header (line 1) has no {' and no '.join(missing)} column.{hint} Expected columns: "
+                f"{', '.join(NAMES)}. Fix the header line and upload again.",
+                line=1,
+                column=missing[0],
+                value=",".join(raw)[:200],
+            )
+        )
+
+    header = Header(raw=raw, index=index)
+    if repaired:
+        header.warnings.append(
+            (W_HEADER_NORMALIZED, f"Header names were repaired: {', '.join(repaired[:10])}.", len(repaired))
+        )
+    if unknown:
+        header.warnings.append(
+            (W_UNKNOWN_COLUMN, f"Ignored unknown columns: {', '.join(repr(u) for u in unknown[:10])}.", len(unknown))
+        )
+    return header
