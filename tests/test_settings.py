@@ -49,6 +49,15 @@ def test_zero_setup_defaults(load_settings, tmp_path):
     assert database["NAME"] == str(tmp_path / "var" / "db.sqlite3")
     assert database["OPTIONS"] == {"timeout": 30} and database["CONN_MAX_AGE"] == 0
     assert settings.CELERY_BROKER_URL == "filesystem://"
+    # Every folder of the filesystem broker is under var/broker, kombu's exchange tables included (not ./control).
+    broker = tmp_path / "var" / "broker"
+    assert {key: value for key, value in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items() if "folder" in key} == {
+        "data_folder_in": str(broker / "out"),
+        "data_folder_out": str(broker / "out"),
+        "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
+    }
+    assert (broker / "control").is_dir()
     assert settings.DEBUG is False and settings.CELERY_TASK_ALWAYS_EAGER is False
     assert settings.ALLOWED_HOSTS == ["localhost", "127.0.0.1", "[::1]"]
     assert settings.IMPORT_LOCK_LEASE_SECONDS == 86_400  # on SQLite
