@@ -1,8 +1,8 @@
 """The browser workflow (SPEC §6–§8): thin views over lms_import.services.
 
-A view never imports anything itself: the upload view stores the file and queues validation, the
-job page queues the apply when the admin confirms, and a Celery worker does the work. Pages read
-the job's progress and the lock's state from the database.
+A view never imports anything itself, sets a status or queues a task: the upload view asks the
+services for a job whose validation is queued, the job page asks them to confirm or cancel, and a
+Celery worker does the work. Pages read the job's progress and the lock's state from the database.
 """
 
 import logging
@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +25,6 @@ from enrollments.models import PendingRecord
 from lms_import.importer.lock import LockState, lock_state, lock_unlock
 from lms_import.models import ImportJob
 from lms_import.services import ImportRefused, import_job_cancel, import_job_confirm, import_job_create
-from lms_import.tasks import validate_import_job
 
 from .forms import ConfirmForm, UnlockForm, UploadForm, too_large_message
 from .uploads import SizeLimitedUploadHandler
@@ -142,7 +140,7 @@ def _upload(request: HttpRequest, external_course_id: str | None, limiter) -> Ht
             form.add_error("csv_file", too_large_message(limiter.refused_size, limiter.limit))
         elif form.is_valid():
             try:
-                job = _create_and_queue(request, form)
+                job = _create(request, form)
             except Exception:
                 log.exception("storing an upload failed")
                 form.add_error(
@@ -163,28 +161,19 @@ def _max_upload_bytes() -> int:
     return settings.IMPORT_MAX_UPLOAD_BYTES
 
 
-def _create_and_queue(request: HttpRequest, form: UploadForm) -> ImportJob:
+def _create(request: HttpRequest, form: UploadForm) -> ImportJob:
     data = form.cleaned_data
     upload = data["csv_file"]
-    with transaction.atomic():
-        job = import_job_create(
-            user=request.user,
-            importer=data["importer"],
-            course=data["course"],
-            upload=upload,
-            filename=upload.name,
-            skip_invalid=data["skip_invalid"],
-            create_accounts=data["create_accounts"],
-        )
-        transaction.on_commit(lambda: _queue_validation(job.pk))
-    return job
-
-
-def _queue_validation(job_id: int) -> None:
-    try:
-        validate_import_job.delay(job_id)
-    except Exception:  # the job page says it is waiting for a worker; the log says why
-        log.exception("could not queue the validation of job %s", job_id)
+    return import_job_create(
+        user=request.user,
+        importer=data["importer"],
+        course=data["course"],
+        upload=upload,
+        filename=upload.name,
+        skip_invalid=data["skip_invalid"],
+        create_accounts=data["create_accounts"],
+        queue_validation=True,
+    )
 
 
 @require_http_methods(["GET", "POST"])
