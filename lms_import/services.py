@@ -7,6 +7,7 @@
     import_job_apply           under the lock, in one transaction: check again and write, all or nothing
     import_job_confirm         the admin's "Import" (queues the apply)
     import_job_cancel          the admin's "Cancel"
+    import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
 
 Job statuses change here and nowhere else, and tasks are queued here and nowhere else (_queue, on
 commit, by name: this module never imports lms_import.tasks, which imports it). Reads that pages
@@ -40,6 +41,7 @@ from .importer.lock import (
     lock_fence,
     lock_heartbeat,
     lock_release,
+    lock_unlock,
     stale_before,
 )
 from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
@@ -430,6 +432,12 @@ def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
     AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
     job.refresh_from_db()
     return job
+
+
+# -- the lock ------------------------------------------------------------------------------------------
+def import_lock_unlock(*, user, reason: str = "") -> ImportJob | None:
+    """A site admin's Unlock: release the import lock, mark its job failed (if any), audit it; the job or None."""
+    return lock_unlock(user=user, reason=reason)
 
 
 def error_report_copy(job: ImportJob, destination: Path) -> bool:

@@ -128,3 +128,17 @@ def test_the_command_lines_async_dry_run_queues_a_validation_and_is_never_applie
     assert sent == [(VALIDATE_TASK, job.pk)]
     assert not Enrollment.objects.exists()
     assert ImportJob.objects.get(pk=job.pk).status == "queued"  # untouched by the refusals
+
+
+def test_a_dry_run_page_offers_no_import(course, learner, write_csv, staff, sent):
+    code, out, _ = run_cli(write_csv(ROWS), "--course", "CARD101", "--dry-run", "--format", "json")
+    job_id = json.loads(out)["job"]
+    client = Client()
+    client.force_login(staff)
+
+    html = client.get(f"/import/jobs/{job_id}/").content.decode()
+    assert code == 0 and 'value="import"' not in html and "This was a dry run" in html
+
+    refused = client.post(f"/import/jobs/{job_id}/", {"action": "import"}, follow=True).content.decode()
+    assert "is a dry run; it is validated, never applied." in refused
+    assert ImportJob.objects.get(pk=job_id).status == "validated" and sent == []
