@@ -32,15 +32,17 @@ run: install
 services:
 	./scripts/services.sh
 
+## lint: ruff (check and format), then import-linter's contracts (.importlinter: who may import whom)
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## test: ruff, then the whole suite on PostgreSQL and Redis (started or installed if needed)
+## test: make lint, then the whole suite on PostgreSQL and Redis (started or installed if needed)
 test: install-dev services lint
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -50,4 +52,4 @@ bench: install services
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache
