@@ -8,15 +8,22 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/lms
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format bench services clean
+.PHONY: install install-dev run test lint format bench services clean
 
+# Two stamps: what the product needs to run, and on top of it what tests and linters need.
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## install: the runtime (requirements.txt); install-dev: plus the test and lint tools (requirements-dev.txt)
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 ## run: the product on the embedded default (SQLite + filesystem broker), web on :8000 and a worker
 run: install
@@ -25,16 +32,18 @@ run: install
 services:
 	./scripts/services.sh
 
-lint: install
+## lint: ruff (check and format), then import-linter's contracts (.importlinter: who may import whom)
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## test: ruff, then the whole suite on PostgreSQL and Redis (started or installed if needed)
-test: install services lint
+## test: make lint, then the whole suite on PostgreSQL and Redis (started or installed if needed)
+test: install-dev services lint
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -43,4 +52,4 @@ bench: install services
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

@@ -74,6 +74,7 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to=report_path, blank=True, max_length=255)
 
+    # The validation's progress; an apply's live figures are on the lock row (lms_import.selectors.job_progress).
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -114,16 +115,6 @@ class ImportJob(models.Model):
             and (self.rows_invalid == 0 or self.skip_invalid)
             and not self.failure_code
         )
-
-    @property
-    def progress(self) -> tuple[int, int]:
-        """(rows done, rows expected): while importing, the lock row has the live figures."""
-        if self.status == self.Status.IMPORTING:
-            live = ImportLock.objects.filter(job=self, token__gt="")
-            lock = live.values_list("progress_done", "progress_total").first()
-            if lock:
-                return lock
-        return self.progress_done, self.progress_total
 
     @property
     def validate_seconds(self) -> float | None:

@@ -1,10 +1,17 @@
 """Import jobs: the service layer the command line, the Celery tasks and the views all call.
 
-    import_job_create   a job for a file (uploaded, or read in place by the command line)
-    import_job_validate the dry run: every check, nothing written but the job and its report
-    import_job_apply    under the lock, in one transaction: check again and write, all or nothing
-    import_job_confirm  the admin's "Import" (queues the apply)
-    import_job_cancel   the admin's "Cancel"
+    import_job_create          a job for a file (uploaded, or read in place by the command line)
+    import_job_validate_later  queue the validation (the upload's, or the command line's --async --dry-run)
+    import_job_validate        the dry run: every check, nothing written but the job and its report
+    import_job_apply_later     queue the apply of an uploaded job (the command line's --async)
+    import_job_apply           under the lock, in one transaction: check again and write, all or nothing
+    import_job_confirm         the admin's "Import" (queues the apply)
+    import_job_cancel          the admin's "Cancel"
+    import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
+
+Job statuses change here and nowhere else, and tasks are queued here and nowhere else (_queue, on
+commit, by name: this module never imports lms_import.tasks, which imports it). Reads that pages
+share (progress, lost, confirmable, the lock's state) are in lms_import.selectors.
 
 One pass over the file does read → check → plan → apply in batches (lms_import.importer).
 """
@@ -16,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import celery
 from django.conf import settings
 from django.core.files import File
 from django.db import close_old_connections, connection, transaction
@@ -26,13 +34,26 @@ from django.utils import timezone
 from core.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
 from courses.models import Course
 
-from .importer.lock import LockHeld, LockLost, lock_acquire, lock_fence, lock_heartbeat, lock_release, stale_before
+from .importer.lock import (
+    LockHeld,
+    LockLost,
+    lock_acquire,
+    lock_fence,
+    lock_heartbeat,
+    lock_release,
+    lock_unlock,
+    stale_before,
+)
 from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
 
 log = logging.getLogger(__name__)
 Status = ImportJob.Status
 Progress = Callable[[int, int], None]
+
+# The Celery task names (lms_import/tasks.py registers its tasks under them).
+VALIDATE_TASK = "lms_import.validate_import_job"
+APPLY_TASK = "lms_import.apply_import_job"
 
 
 class ImportRefused(Exception):
@@ -45,6 +66,23 @@ class _Blocked(Exception):
 
 class _RowErrors(Exception):
     """Rolls the apply back: rows are invalid and the admin did not ask to skip them."""
+
+
+def _queue(task_name: str, job_id: int) -> None:
+    """Send the task for job_id once the current transaction commits (at once outside one).
+
+    By name, through the Celery app, so that this module needs no import of the tasks (LmsImportConfig.ready
+    registers them in every process). A broker that cannot be reached is logged, not raised: the job stays
+    where it is and its page says it is waiting for a worker.
+    """
+
+    def send() -> None:
+        try:
+            celery.current_app.tasks[task_name].delay(job_id)
+        except Exception:
+            log.exception("could not queue %s for import job %s", task_name, job_id)
+
+    transaction.on_commit(send)
 
 
 # -- creating ------------------------------------------------------------------------------------
@@ -60,8 +98,12 @@ def import_job_create(
     create_accounts: bool = False,
     allow_auto_complete: bool = False,
     dry_run: bool = False,
+    queue_validation: bool = False,
 ) -> ImportJob:
-    """A job for an uploaded file (stored under a random name) or a file the command line reads in place."""
+    """A job for an uploaded file (stored under a random name) or a file the command line reads in place.
+
+    With queue_validation (the web's upload), its validation is queued once the job is committed.
+    """
     job = ImportJob(
         created_by=user,
         importer=importer,
@@ -78,10 +120,37 @@ def import_job_create(
     else:
         job.source_path = str(Path(path).resolve())
         job.file_size = Path(path).stat().st_size
-    job.save()
-    AuditEvent.objects.create(
-        actor=user, action=AuditEvent.Action.UPLOAD, job=job, details={"file": job.original_filename}
-    )
+    with transaction.atomic():
+        job.save()
+        AuditEvent.objects.create(
+            actor=user, action=AuditEvent.Action.UPLOAD, job=job, details={"file": job.original_filename}
+        )
+        if queue_validation:
+            import_job_validate_later(job=job)
+    return job
+
+
+def import_job_validate_later(*, job: ImportJob) -> ImportJob:
+    """Queue the validation of an uploaded job for a worker (on commit)."""
+    if job.status != Status.UPLOADED:
+        raise ImportRefused(f"Job #{job.pk} is {job.status}; only an uploaded job can be validated.")
+    _queue(VALIDATE_TASK, job.pk)
+    return job
+
+
+def import_job_apply_later(*, job: ImportJob) -> ImportJob:
+    """The command line's --async: an uploaded job goes straight to queued, and its apply is queued (on commit).
+
+    The apply checks the whole file again under the lock, so nothing unchecked is written. A dry run is never
+    applied: queue its validation instead.
+    """
+    if job.dry_run:
+        raise ImportRefused(f"Job #{job.pk} is a dry run; it is validated, never applied.")
+    with transaction.atomic():
+        if not ImportJob.objects.filter(pk=job.pk, status=Status.UPLOADED, dry_run=False).update(status=Status.QUEUED):
+            raise ImportRefused(f"Job #{job.pk} is {job.status}; only an uploaded job can be queued for import.")
+        _queue(APPLY_TASK, job.pk)
+    job.refresh_from_db()
     return job
 
 
@@ -215,7 +284,7 @@ def import_job_apply(
     *, job: ImportJob, on_progress: Progress | None = None, from_statuses=(Status.QUEUED,)
 ) -> ImportJob:
     """Take the lock, check and write the file in one transaction, fence, commit; or leave nothing behind."""
-    claimed = ImportJob.objects.filter(pk=job.pk, status__in=from_statuses).update(
+    claimed = ImportJob.objects.filter(pk=job.pk, status__in=from_statuses, dry_run=False).update(
         status=Status.IMPORTING,
         apply_started_at=Now(),
         heartbeat_at=Now(),
@@ -224,8 +293,11 @@ def import_job_apply(
         progress_done=0,  # the apply's own progress, not the validation's
     )
     if not claimed:
-        # A redelivered task, or a job already applied, failed or cancelled: never apply twice.
-        raise ImportRefused(f"Job #{job.pk} is {ImportJob.objects.get(pk=job.pk).status}; it cannot be applied now.")
+        # A redelivered task, or a job already applied, failed or cancelled: never apply twice; a dry run never.
+        current = ImportJob.objects.get(pk=job.pk)
+        if current.dry_run:
+            raise ImportRefused(f"Job #{job.pk} is a dry run; it is validated, never applied.")
+        raise ImportRefused(f"Job #{job.pk} is {current.status}; it cannot be applied now.")
     job.refresh_from_db()
     try:
         token = lock_acquire(job=job)
@@ -334,20 +406,20 @@ def _apply_refused(job: ImportJob, code: str, message: str, *, validated: bool) 
 # -- the admin's decisions ---------------------------------------------------------------------------
 def import_job_confirm(*, job: ImportJob, user, acknowledge_auto_complete: bool = False) -> ImportJob:
     """The admin's "Import": queue the apply (on commit) for a validated job."""
-    from .tasks import apply_import_job
-
+    if job.dry_run:
+        raise ImportRefused(f"Job #{job.pk} is a dry run; it is validated, never applied.")
     if job.blocking_auto_complete and not acknowledge_auto_complete:
         raise ImportRefused("Tick the acknowledgment: this course completes enrollments on enrollment.")
     updates = {"status": Status.QUEUED, "failure_code": "", "failure_message": ""}
     if acknowledge_auto_complete:
         updates["allow_auto_complete"] = True
     with transaction.atomic():
-        if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED).update(**updates):
+        if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED, dry_run=False).update(**updates):
             raise ImportRefused(f"Job #{job.pk} is not waiting for confirmation.")
         AuditEvent.objects.create(
             actor=user, action=AuditEvent.Action.CONFIRM, job=job, details={"acknowledged": acknowledge_auto_complete}
         )
-        transaction.on_commit(lambda: apply_import_job.delay(job.pk))
+        _queue(APPLY_TASK, job.pk)
     job.refresh_from_db()
     return job
 
@@ -360,6 +432,12 @@ def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
     AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
     job.refresh_from_db()
     return job
+
+
+# -- the lock ------------------------------------------------------------------------------------------
+def import_lock_unlock(*, user, reason: str = "") -> ImportJob | None:
+    """A site admin's Unlock: release the import lock, mark its job failed (if any), audit it; the job or None."""
+    return lock_unlock(user=user, reason=reason)
 
 
 def error_report_copy(job: ImportJob, destination: Path) -> bool:

@@ -7,29 +7,23 @@ DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
-import dj_database_url
+import environ
+
+# Variables are read with django-environ: env.bool is true for 1/true/yes/on (and y/ok, or any non-zero
+# number), env.list splits on commas, env.db_url parses DATABASE_URL.
+env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("LMS_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("LMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
+# Read without django-environ on purpose: it takes a value starting with "$" for the name of another variable,
+# and Django's generated keys may start with "$" (the default key would then be used without a word).
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,18 +68,15 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
-    )
-}
+# The default path is quoted: the URL parser would read a "+" in it as a space.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{quote(str(VAR_DIR / 'db.sqlite3'))}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Web, worker and heartbeat share one file: wait for the writer instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-if os.environ.get("DATABASE_TEST_NAME"):
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
+if env.str("DATABASE_TEST_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -97,14 +88,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("LMS_TIME_ZONE", "UTC")
+TIME_ZONE = env.str("LMS_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
-MEDIA_ROOT = Path(os.environ.get("LMS_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = Path(env.str("LMS_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # uploads are private; they are streamed through views
 
 LOGIN_URL = "/accounts/login/"
@@ -115,56 +106,58 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- The importer -----------------------------------------------------------
-IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
-IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_000_000)
-IMPORT_BATCH_ROWS = env_int("IMPORT_BATCH_ROWS", 2500)
-IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 1000)
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2500)
+IMPORT_MAX_STORED_ERRORS = env.int("IMPORT_MAX_STORED_ERRORS", default=1000)
 # On PostgreSQL an apply checks and plans in a producer process while the lock holder writes; off, one process
 # does both (the same results, slower: the differential tests compare the two).
-IMPORT_PRODUCER_PROCESS = env_bool("IMPORT_PRODUCER_PROCESS", True)
+IMPORT_PRODUCER_PROCESS = env.bool("IMPORT_PRODUCER_PROCESS", default=True)
 # The plain reference form of every rule instead of the fast one (lms_import/importer/fast.py): the same findings
 # and records, slower; the differential tests run both.
-IMPORT_REFERENCE_RULES = env_bool("IMPORT_REFERENCE_RULES", False)
+IMPORT_REFERENCE_RULES = env.bool("IMPORT_REFERENCE_RULES", default=False)
 # On SQLite (the zero-setup default) the apply holds the only write lock, so the heartbeat cannot be
 # written while an import runs: there the lease defaults to a day, not two minutes.
 _SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-IMPORT_LOCK_LEASE_SECONDS = env_int("IMPORT_LOCK_LEASE_SECONDS", 86_400 if _SQLITE else 120)
-IMPORT_HEARTBEAT_SECONDS = env_int("IMPORT_HEARTBEAT_SECONDS", 5)
+IMPORT_LOCK_LEASE_SECONDS = env.int("IMPORT_LOCK_LEASE_SECONDS", default=86_400 if _SQLITE else 120)
+IMPORT_HEARTBEAT_SECONDS = env.int("IMPORT_HEARTBEAT_SECONDS", default=5)
 # Upload fields beyond this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Celery -----------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder on disk: no server needed.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("out", "processed"):
+    for _folder in ("out", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The exchange tables (celery.exchange, celery.pidbox.exchange); kombu's default is ./control.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered; the job state makes it idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {"lms_import": {"level": os.environ.get("LMS_LOG_LEVEL", "INFO"), "propagate": True}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "loggers": {"lms_import": {"level": env.str("LMS_LOG_LEVEL", default="INFO"), "propagate": True}},
 }

@@ -1,8 +1,9 @@
-"""The browser workflow (SPEC §6–§8): thin views over lms_import.services.
+"""The browser workflow (SPEC §6–§8): thin views over lms_import.services and lms_import.selectors.
 
-A view never imports anything itself: the upload view stores the file and queues validation, the
-job page queues the apply when the admin confirms, and a Celery worker does the work. Pages read
-the job's progress and the lock's state from the database.
+A view never imports anything itself, sets a status or queues a task: the upload view asks the
+services for a job whose validation is queued, the job page asks them to confirm or cancel, and a
+Celery worker does the work. What a page shows of a job (progress, lost, confirmable) and of the
+lock comes from the selectors.
 """
 
 import logging
@@ -13,26 +14,35 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.findings import W_AUTO_COMPLETE
 from courses.models import Course
 from enrollments.models import PendingRecord
-from lms_import.importer.lock import LockState, lock_state, lock_unlock
 from lms_import.models import ImportJob
-from lms_import.services import ImportRefused, import_job_cancel, import_job_confirm, import_job_create
-from lms_import.tasks import validate_import_job
+from lms_import.selectors import (
+    import_lock_state,
+    job_cancellable,
+    job_confirmable,
+    job_is_lost,
+    job_needs_acknowledgment,
+    job_progress_data,
+)
+from lms_import.services import (
+    ImportRefused,
+    import_job_cancel,
+    import_job_confirm,
+    import_job_create,
+    import_lock_unlock,
+)
 
 from .forms import ConfirmForm, UnlockForm, UploadForm, too_large_message
 from .uploads import SizeLimitedUploadHandler
 
 log = logging.getLogger(__name__)
-Status = ImportJob.Status
 PERMISSION = "lms_import.import_course_records"
 ERRORS_PER_PAGE = 50
 JOBS_PER_PAGE = 25
@@ -54,55 +64,6 @@ def site_admin_required(view):
     return login_required(checked)
 
 
-# -- job state as the pages show it ------------------------------------------------------------------
-def _holds(lock: LockState, job: ImportJob) -> bool:
-    return lock.held and lock.job is not None and lock.job.pk == job.pk
-
-
-def job_is_lost(job: ImportJob, lock: LockState) -> bool:
-    """An importing job whose worker is gone: its lock went stale, or it no longer holds the lock and is silent."""
-    if job.status != Status.IMPORTING:
-        return False
-    if _holds(lock, job):
-        return lock.stale
-    # Not holding the lock (released by an unlock, or not taken yet): lost once its own pulse is older than the lease.
-    silent = job.heartbeat_at is None or (lock.db_now - job.heartbeat_at).total_seconds() > lock.lease_seconds
-    return silent
-
-
-def job_progress_data(job: ImportJob, lock: LockState) -> dict:
-    done, total = job.progress  # while importing, the live figures are on the lock row
-    if job.status in (Status.QUEUED, Status.IMPORTING) and not _holds(lock, job):
-        done = 0  # the apply has not started; the job's own figures are the validation's
-    total = max(total, done)
-    percent = round(100 * done / total) if total else 0
-    if job.status == Status.IMPORTING and _holds(lock, job):
-        heartbeat_age = lock.heartbeat_age_seconds  # an apply's heartbeat goes to the lock row
-    else:
-        heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
-    stalled = job.status == Status.VALIDATING and (heartbeat_age is None or heartbeat_age > lock.lease_seconds)
-    return {
-        "job": job.pk,
-        "status": job.status,
-        "status_label": job.get_status_display(),
-        "active": job.status in ImportJob.ACTIVE_STATUSES,
-        "lost": job_is_lost(job, lock),
-        "stalled": stalled,  # a validation whose worker went silent; its redelivered task runs it again
-        "done": done,
-        "total": total,
-        "percent": percent,
-        "heartbeat_age": round(heartbeat_age, 1) if heartbeat_age is not None else None,
-    }
-
-
-def _confirmable(job: ImportJob) -> bool:
-    """Can_apply, or validated again after the apply found the auto-complete warning unacknowledged."""
-    if job.can_apply:
-        return True
-    retry_with_ack = job.failure_code == W_AUTO_COMPLETE and job.rows_valid > 0
-    return job.status == Status.VALIDATED and retry_with_ack and (job.rows_invalid == 0 or job.skip_invalid)
-
-
 # -- pages ----------------------------------------------------------------------------------------------
 @require_GET
 @import_staff_required
@@ -110,7 +71,7 @@ def import_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "lms_import/home.html",
-        {"lock": lock_state(), "jobs": ImportJob.objects.select_related("course", "created_by")[:5]},
+        {"lock": import_lock_state(), "jobs": ImportJob.objects.select_related("course", "created_by")[:5]},
     )
 
 
@@ -142,7 +103,7 @@ def _upload(request: HttpRequest, external_course_id: str | None, limiter) -> Ht
             form.add_error("csv_file", too_large_message(limiter.refused_size, limiter.limit))
         elif form.is_valid():
             try:
-                job = _create_and_queue(request, form)
+                job = _create(request, form)
             except Exception:
                 log.exception("storing an upload failed")
                 form.add_error(
@@ -163,28 +124,19 @@ def _max_upload_bytes() -> int:
     return settings.IMPORT_MAX_UPLOAD_BYTES
 
 
-def _create_and_queue(request: HttpRequest, form: UploadForm) -> ImportJob:
+def _create(request: HttpRequest, form: UploadForm) -> ImportJob:
     data = form.cleaned_data
     upload = data["csv_file"]
-    with transaction.atomic():
-        job = import_job_create(
-            user=request.user,
-            importer=data["importer"],
-            course=data["course"],
-            upload=upload,
-            filename=upload.name,
-            skip_invalid=data["skip_invalid"],
-            create_accounts=data["create_accounts"],
-        )
-        transaction.on_commit(lambda: _queue_validation(job.pk))
-    return job
-
-
-def _queue_validation(job_id: int) -> None:
-    try:
-        validate_import_job.delay(job_id)
-    except Exception:  # the job page says it is waiting for a worker; the log says why
-        log.exception("could not queue the validation of job %s", job_id)
+    return import_job_create(
+        user=request.user,
+        importer=data["importer"],
+        course=data["course"],
+        upload=upload,
+        filename=upload.name,
+        skip_invalid=data["skip_invalid"],
+        create_accounts=data["create_accounts"],
+        queue_validation=True,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -194,7 +146,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("course", "created_by"), pk=pk)
     if request.method == "POST":
         return _decide(request, job)
-    lock = lock_state()
+    lock = import_lock_state()
     errors = Paginator(job.errors, ERRORS_PER_PAGE).get_page(request.GET.get("errors_page"))
     return render(
         request,
@@ -202,13 +154,13 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "job": job,
             "lock": lock,
-            "progress": job_progress_data(job, lock),
+            "progress": job_progress_data(job=job, lock=lock),
             "active": job.status in ImportJob.ACTIVE_STATUSES,
             "errors_page": errors,
             "errors_beyond_stored": max(job.error_count - len(job.errors), 0),
-            "confirmable": _confirmable(job),
-            "needs_ack": job.status == Status.VALIDATED and job.blocking_auto_complete,
-            "can_cancel": job.status in (Status.UPLOADED, Status.VALIDATED),
+            "confirmable": job_confirmable(job=job),
+            "needs_ack": job_needs_acknowledgment(job=job),
+            "can_cancel": job_cancellable(job=job),
         },
     )
 
@@ -243,7 +195,7 @@ def _decide(request: HttpRequest, job: ImportJob) -> HttpResponse:
 def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
     """What the progress bar polls (the page reloads itself when the job moves on)."""
     job = get_object_or_404(ImportJob, pk=pk)
-    return JsonResponse(job_progress_data(job, lock_state()))
+    return JsonResponse(job_progress_data(job=job, lock=import_lock_state()))
 
 
 @require_GET
@@ -300,7 +252,7 @@ def unlock(request: HttpRequest) -> HttpResponse:
     """The reference note's Unlock: who holds the lock, since when, last heartbeat, stale or live; "Unlock"."""
     form = UnlockForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        job = lock_unlock(user=request.user, reason=form.cleaned_data["reason"])
+        job = import_lock_unlock(user=request.user, reason=form.cleaned_data["reason"])
         if job is not None:
             messages.success(
                 request,
@@ -310,6 +262,6 @@ def unlock(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Unlocked. The importer is free.")
         return redirect(reverse("lms_import:unlock"))
-    lock = lock_state()
-    lost = lock.job is not None and job_is_lost(lock.job, lock)
+    lock = import_lock_state()
+    lost = lock.job is not None and job_is_lost(job=lock.job, lock=lock)
     return render(request, "lms_import/unlock.html", {"lock": lock, "form": form, "lost": lost, "tab": "unlock"})

@@ -16,6 +16,7 @@ from credits.models import CreditAward
 from enrollments.models import Enrollment, LearnerProfile, PendingRecord
 from lms_import.importer.lock import lock_state
 from lms_import.models import ImportJob
+from lms_import.selectors import job_progress
 from lms_import.services import import_job_confirm, import_job_create
 from lms_import.tasks import apply_import_job, validate_import_job
 from tests.browser.test_import_flow import job_shown, upload
@@ -92,7 +93,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_file_imports_once_aft
     wait_until(lambda: page.locator("#progress-bar").evaluate("bar => bar.value") > 0, 30, "progress on the page")
     assert page.evaluate("window.sameDocument") is True
     killed_job.refresh_from_db()
-    assert killed_job.status == "importing" and 0 < killed_job.progress[0] < ROWS
+    assert killed_job.status == "importing" and 0 < job_progress(job=killed_job)[0] < ROWS
 
     first.kill()
 

@@ -13,9 +13,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.findings import F_LOCKED
 from courses.models import Course
-from lms_import.importer.lock import LockHeld
 from lms_import.models import ImportJob
-from lms_import.services import error_report_copy, import_job_apply, import_job_create, import_job_validate
+from lms_import.services import (
+    LockHeld,
+    error_report_copy,
+    import_job_apply,
+    import_job_apply_later,
+    import_job_create,
+    import_job_validate,
+    import_job_validate_later,
+)
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -73,14 +80,12 @@ class Command(BaseCommand):
         as_json = options["format"] == "json"
 
         if options["run_async"]:
-            from lms_import.tasks import apply_import_job, validate_import_job
-
+            # A dry run is validated by a worker (and can never be applied); otherwise the worker's apply
+            # checks the whole file under the lock.
             if options["dry_run"]:
-                validate_import_job.delay(job.pk)
+                job = import_job_validate_later(job=job)
             else:
-                ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
-                apply_import_job.delay(job.pk)
-            job.refresh_from_db()
+                job = import_job_apply_later(job=job)
             self._print(job, as_json, queued=True)
             return
 

@@ -3,7 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lms_import.importer.lock import lock_state, lock_unlock
+from lms_import.selectors import import_lock_state
+from lms_import.services import import_lock_unlock
 
 
 class Command(BaseCommand):
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--status", action="store_true", help="only show who holds the lock")
 
     def handle(self, *args, **options) -> None:
-        state = lock_state()
+        state = import_lock_state()
         if state.held:
             heartbeat = state.heartbeat_age_seconds
             self.stdout.write(
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"There is no user named {options['user']!r}.", returncode=2)
-        job = lock_unlock(user=user, reason=options["reason"] or "manage.py unlock_imports")
+        job = import_lock_unlock(user=user, reason=options["reason"] or "manage.py unlock_imports")
         if job is not None:
             self.stdout.write(f"Unlocked. Job #{job.pk} is marked failed; nothing of it was committed.")
         elif state.held:

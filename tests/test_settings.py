@@ -1,0 +1,109 @@
+"""The settings module read from the environment (django-environ): names, defaults and the URLs we rely on."""
+
+import importlib.util
+
+import pytest
+
+from .conftest import ROOT
+
+# Variables the suite's own environment sets; each test starts from none of them.
+VARIABLES = (
+    "DATABASE_URL",
+    "DATABASE_CONN_MAX_AGE",
+    "DATABASE_TEST_NAME",
+    "CELERY_BROKER_URL",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "CELERY_VISIBILITY_TIMEOUT",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_SECURE_COOKIES",
+    "IMPORT_LOCK_LEASE_SECONDS",
+    "IMPORT_PRODUCER_PROCESS",
+    "LMS_MEDIA_ROOT",
+)
+
+
+@pytest.fixture
+def load_settings(tmp_path, monkeypatch):
+    """load_settings(**environment) -> a fresh copy of lms_import/settings.py read with that environment."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LMS_VAR_DIR", str(tmp_path / "var"))
+
+    def load(**environment):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        spec = importlib.util.spec_from_file_location("settings_under_test", ROOT / "lms_import" / "settings.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def test_zero_setup_defaults(load_settings, tmp_path):
+    settings = load_settings()
+    database = settings.DATABASES["default"]
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == str(tmp_path / "var" / "db.sqlite3")
+    assert database["OPTIONS"] == {"timeout": 30} and database["CONN_MAX_AGE"] == 0
+    assert settings.CELERY_BROKER_URL == "filesystem://"
+    # Every folder of the filesystem broker is under var/broker, kombu's exchange tables included (not ./control).
+    broker = tmp_path / "var" / "broker"
+    assert {key: value for key, value in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items() if "folder" in key} == {
+        "data_folder_in": str(broker / "out"),
+        "data_folder_out": str(broker / "out"),
+        "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
+    }
+    assert (broker / "control").is_dir()
+    assert settings.DEBUG is False and settings.CELERY_TASK_ALWAYS_EAGER is False
+    assert settings.ALLOWED_HOSTS == ["localhost", "127.0.0.1", "[::1]"]
+    assert settings.IMPORT_LOCK_LEASE_SECONDS == 86_400  # on SQLite
+    assert settings.IMPORT_PRODUCER_PROCESS is True
+    assert settings.MEDIA_ROOT == tmp_path / "var" / "media"
+
+
+def test_the_default_sqlite_path_may_contain_a_plus(load_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMS_VAR_DIR", str(tmp_path / "a+b c"))
+    assert load_settings().DATABASES["default"]["NAME"] == str(tmp_path / "a+b c" / "db.sqlite3")
+
+
+def test_an_in_memory_sqlite_url_as_the_makefile_uses_it(load_settings):
+    database = load_settings(DATABASE_URL="sqlite:///:memory:").DATABASES["default"]
+    assert database["ENGINE"] == "django.db.backends.sqlite3" and database["NAME"] == ":memory:"
+
+
+def test_postgresql_and_redis(load_settings):
+    settings = load_settings(
+        DATABASE_URL="postgres://lms:s%40cret@db.example.org:5433/lms?sslmode=require",
+        DATABASE_CONN_MAX_AGE="60",
+        DATABASE_TEST_NAME="test_lms_ci",
+        CELERY_BROKER_URL="redis://redis.example.org:6379/0",
+        CELERY_VISIBILITY_TIMEOUT="7200",
+        IMPORT_PRODUCER_PROCESS="0",
+    )
+    database = settings.DATABASES["default"]
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.example.org", 5433, "lms")
+    assert (database["USER"], database["PASSWORD"]) == ("lms", "s@cret")
+    assert database["OPTIONS"] == {"sslmode": "require"}
+    assert database["CONN_MAX_AGE"] == 60 and database["TEST"] == {"NAME": "test_lms_ci"}
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"visibility_timeout": 7200}
+    assert settings.IMPORT_LOCK_LEASE_SECONDS == 120  # not on SQLite
+    assert settings.IMPORT_PRODUCER_PROCESS is False
+
+
+def test_booleans_and_lists(load_settings):
+    settings = load_settings(
+        DJANGO_DEBUG="yes", DJANGO_SECURE_COOKIES="1", DJANGO_ALLOWED_HOSTS="lms.example.org,,www.example.org"
+    )
+    assert settings.DEBUG is True and settings.SESSION_COOKIE_SECURE is True and settings.CSRF_COOKIE_SECURE
+    assert settings.ALLOWED_HOSTS == ["lms.example.org", "www.example.org"]
+
+
+def test_a_secret_key_starting_with_a_dollar_is_taken_as_it_is(load_settings):
+    assert load_settings(DJANGO_SECRET_KEY="$k3y-from-get_random_secret_key").SECRET_KEY == (
+        "$k3y-from-get_random_secret_key"
+    )
