@@ -17,7 +17,7 @@ from django.utils import timezone
 from bench.generate import generate
 from enrollments.models import Enrollment, LearnerProfile
 from lms_import.importer.lock import lock_state, lock_unlock
-from lms_import.importer.run import MessagesAhead, message_send
+from lms_import.importer.run import MessagesAhead, pipe_end
 from lms_import.models import AuditEvent, ImportJob, ImportLock
 
 from .conftest import ROOT, database_url, manage, run_cli
@@ -264,11 +264,12 @@ def producers_of(parent: int) -> list[int]:
 def test_the_reader_thread_ends_even_with_a_full_queue_when_the_producer_is_gone():
     # The writer stopped taking batches (it failed) while the queue was full and the producer then died.
     read_end, write_end = os.pipe()
-    with os.fdopen(write_end, "wb") as producer_side:
+    with pipe_end(write_end, reading=False) as producer_side:
         for n in range(6):
-            message_send(producer_side, ("progress", n, 6))
-    stream = os.fdopen(read_end, "rb")
-    messages = MessagesAhead(stream, depth=2)
+            producer_side.send(("progress", n, 6))
+    os.close(write_end)
+    messages = MessagesAhead(pipe_end(read_end, reading=True), depth=2)
+    os.close(read_end)
     assert messages.get() == ("progress", 0, 6)
     time.sleep(0.2)
     assert messages.thread.is_alive()  # waiting on the full queue
@@ -276,4 +277,3 @@ def test_the_reader_thread_ends_even_with_a_full_queue_when_the_producer_is_gone
     messages.close()
 
     assert not messages.thread.is_alive()
-    stream.close()

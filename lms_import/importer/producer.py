@@ -1,9 +1,9 @@
 """The producer process of a PostgreSQL apply: `python -m lms_import.importer.producer`.
 
 Reads a spec (job id, file facts, database and import settings of the parent) from stdin, runs the
-pass with a PipeSink, and writes length-prefixed pickled messages to stdout: ("progress", done,
-total), ("batch", payload, new account ids), then ("done", PassResult), or ("problem", Finding) /
-("error", text). It only reads the database (look-ups and sequence values); all writes are the
+pass with a PipeSink, and sends messages (multiprocessing.connection over stdout): ("progress",
+done, total), ("batch", payload, new account ids), then ("done", PassResult), or ("problem",
+Finding) / ("error", text). It only reads the database (look-ups and sequence values); all writes are the
 parent's, in the parent's transaction. If the parent dies, the next write to the pipe fails and
 this process ends.
 """
@@ -25,12 +25,14 @@ def main() -> None:
 
     from core.findings import FileProblem
     from lms_import.importer.read import CsvSource
-    from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, message_receive, message_send, pass_run
+    from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, pass_run, pipe_end
     from lms_import.models import ImportJob
 
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may write into the message stream
-    _, spec = message_receive(sys.stdin.buffer)
+    with pipe_end(sys.stdin.fileno(), reading=True) as inbound:
+        spec = inbound.recv()
+    out = pipe_end(sys.stdout.fileno(), reading=False)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else may write into the message stream
+    sys.stdout = sys.stderr
     connections["default"].settings_dict.update(spec["database"])
     for name, value in spec["settings"].items():
         setattr(settings, name, value)
@@ -39,13 +41,13 @@ def main() -> None:
         job = ImportJob.objects.get(pk=spec["job"])
         source = CsvSource(job_file_path(job), spec["facts"], max_rows=settings.IMPORT_MAX_ROWS)
         result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
-        message_send(out, ("done", result))
+        out.send(("done", result))
     except FileProblem as problem:
-        message_send(out, ("problem", problem.finding))
+        out.send(("problem", problem.finding))
     except BrokenPipeError:
         pass  # the writing process is gone: nothing to do
     except BaseException:
-        message_send(out, ("error", traceback.format_exc()))
+        out.send(("error", traceback.format_exc()))
     finally:
         connections.close_all()
 

@@ -11,9 +11,7 @@ Both run the same pass_run; only the sink a batch goes to differs.
 import gc
 import logging
 import os
-import pickle
 import queue
-import struct
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from django.conf import settings
@@ -244,49 +243,36 @@ class LocalSink(Sink):
 
 
 # -- the two-process apply (PostgreSQL) ------------------------------------------------------------------
-_HEADER = struct.Struct("!Q")
+def pipe_end(fd: int, *, reading: bool) -> Connection:
+    """A message connection (length-prefixed pickles, multiprocessing.connection) over one end of a pipe.
 
-
-def message_send(stream, message: tuple) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)))
-    stream.write(data)
-    stream.flush()
-
-
-def message_receive(stream) -> tuple | None:
-    head = stream.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)  # noqa: S301 - our own child process, over a private pipe
+    It takes its own copy of the descriptor: closing it leaves the caller's file object alone.
+    """
+    return Connection(os.dup(fd), readable=reading, writable=not reading)
 
 
 class PipeSink(Sink):
     """In the producer: each planned batch leaves as ready-to-COPY CSV text."""
 
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, connection: Connection):
+        self.connection = connection
 
     def writer(self) -> Writer:
         return SerializingWriter()
 
     def flush(self, writer: Writer, new_accounts: list[int]) -> None:
-        message_send(self.stream, ("batch", writer.take(), new_accounts))
+        self.connection.send(("batch", writer.take(), new_accounts))
 
 
 class PipeProgress(Progress):
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, connection: Connection):
+        self.connection = connection
         self.total = 0
 
     def progress(self, done: int, total: int | None = None) -> None:
         if total is not None:
             self.total = total
-        message_send(self.stream, ("progress", done, self.total))
+        self.connection.send(("progress", done, self.total))
 
 
 def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFacts, *, pulse: Progress) -> PassResult:
@@ -309,10 +295,12 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
     )
     messages = None
     try:
-        message_send(producer.stdin, ("spec", spec))
+        with pipe_end(producer.stdin.fileno(), reading=False) as to_producer:
+            to_producer.send(spec)
         producer.stdin.close()
         writer = CopyWriter()
-        messages = MessagesAhead(producer.stdout)
+        messages = MessagesAhead(pipe_end(producer.stdout.fileno(), reading=True))
+        producer.stdout.close()
         while True:
             message = messages.get()
             if pulse.lost:
@@ -329,8 +317,6 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
                 pulse.progress(message[1], message[2])
             elif kind == "problem":
                 raise FileProblem(message[1])
-            elif kind == "lost":
-                raise LockLost(LOST)
             elif kind == "error":
                 raise RuntimeError(message[1])
             elif kind == "done":
@@ -341,7 +327,6 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
         producer.wait()
         if messages is not None:
             messages.close()
-        producer.stdout.close()
 
 
 class MessagesAhead:
@@ -351,8 +336,8 @@ class MessagesAhead:
     waited for the other whenever a batch took one of them longer than the last. None follows the last message.
     """
 
-    def __init__(self, stream, depth: int = 8):
-        self.stream = stream
+    def __init__(self, connection: Connection, depth: int = 8):
+        self.connection = connection
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.thread = threading.Thread(target=self._read, name="producer-reader", daemon=True)
         self.thread.start()
@@ -360,11 +345,11 @@ class MessagesAhead:
     def _read(self) -> None:
         while True:
             try:
-                message = message_receive(self.stream)
-            except (OSError, ValueError, EOFError, pickle.UnpicklingError):
-                message = None
+                message = self.connection.recv()
+            except (OSError, EOFError, ValueError):
+                message = None  # the producer is gone (or sent half a message as it died)
             self.queue.put(message)
-            if message is None or message[0] in ("done", "problem", "error", "lost"):
+            if message is None or message[0] in ("done", "problem", "error"):
                 return
 
     def get(self) -> tuple | None:
@@ -377,6 +362,7 @@ class MessagesAhead:
                 self.queue.get(timeout=0.1)
             except queue.Empty:
                 pass
+        self.connection.close()
 
 
 def counted(number: int, noun: str) -> str:
