@@ -44,7 +44,7 @@ class FastRowParser(RowParser):
             if column.parse is not text_parse:
                 cache: dict = {}
                 self.parsed.append((i, cache.get, cache, column.parse, column.name))
-        self.learner_ok: set[tuple[bool, bool]] = set()
+        self.learner_ok: set[tuple[bool, bool]] = set()  # (no external id, no e-mail) that learner_check passed
         self.course_ok: dict[str, bool] = {}
         self.dates_ok: dict[tuple, bool] = {}
         self.start_at, self.end_at, self.completed_at = self.dates_at
@@ -79,7 +79,8 @@ class FastRowParser(RowParser):
             if any(map(gt, map(len, values), limits)):
                 append(self.parse(line, fields))
                 continue
-            dates = (values[start_at], values[end_at], values[completed_at])
+            # The date rule's inputs, as text: what dates_check saw pass is remembered by them.
+            dates = (values[start_at], values[end_at], values[completed_at], values[complete_at])
             clean = True
             for i, cached, cache, parse, name in parsed:
                 text = values[i]
@@ -96,9 +97,9 @@ class FastRowParser(RowParser):
                 continue
 
             # The row rules, on inputs already seen to pass; anything else goes to the reference whole.
-            learner = (bool(values[ext_at]), bool(values[email_at]))
+            learner = (not values[ext_at], not values[email_at])
             if learner not in learner_ok:
-                if learner_check(has_external_user_id=learner[0], has_email=learner[1], line=line):
+                if learner_check(has_external_user_id=not learner[0], has_email=not learner[1], line=line):
                     append(self.parse(line, fields))
                     continue
                 learner_ok.add(learner)
@@ -110,7 +111,6 @@ class FastRowParser(RowParser):
                 remember(course_ok, course, True)
             if chosen is not None:
                 values[course_at] = chosen
-            dates += (values[complete_at],)
             if dates not in dates_ok:
                 found = dates_check(
                     line=line,
