@@ -238,9 +238,11 @@ class Scenario:
     allow_auto_complete: bool
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    encoding: str = "utf-8"
+    delimiter: str = ","
 
     def csv_bytes(self) -> bytes:
-        return csv_bytes(self.header, self.rows)
+        return csv_bytes(self.header, self.rows, encoding=self.encoding, delimiter=self.delimiter)
 
     def write(self, path: Path) -> Path:
         path.write_bytes(self.csv_bytes())
@@ -256,12 +258,12 @@ class Scenario:
         }
 
 
-def csv_bytes(header, rows) -> bytes:
+def csv_bytes(header, rows, *, encoding: str = "utf-8", delimiter: str = ",") -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return out.getvalue().encode(encoding)
 
 
 @dataclass
@@ -531,6 +533,7 @@ def _errors(rows: _Rows, rng: random.Random, course: str, prefix: str) -> None:
     row(license_id="9" * 65, dob_month="123")
     row(last_name="Smith\x07")  # E_CONTROL_CHARACTER
     row(first_name="A\x00B")
+    row(last_name="Two\nlines")  # a quoted value over two lines: the rows after it keep their file lines
     row(attended="maybe")  # E_VALUE_INVALID
     row(participant_category="nurse")
     row(dob_month="13", dob_day="0")
@@ -586,6 +589,9 @@ def _render(
             else:
                 values.append(spec["_extra"])
         rendered.append(tuple(values))
+    # Rows of empty cells (spreadsheets leave them) are skipped, and still count as lines of the file.
+    for _ in range(3):
+        rendered.insert(rng.randrange(len(rendered)), ("",) * len(header))
     return tuple(cell for cell, _ in header), tuple(rendered)
 
 
@@ -657,7 +663,7 @@ def _course_scenario(rng: random.Random) -> Scenario:
         ],
     )
     head, body = _render(rng, header, rows.ordered())
-    return Scenario("course", "course", course, False, False, head, body)
+    return Scenario("course", "course", course, False, False, head, body, encoding="utf-8-sig")
 
 
 def _global_scenario(rng: random.Random) -> Scenario:
@@ -733,7 +739,8 @@ def _global_scenario(rng: random.Random) -> Scenario:
         ],
     )
     head, body = _render(rng, header, rows.ordered())
-    return Scenario("global", "global", None, True, True, head, body)
+    # Excel's plain "CSV" in Europe: Windows-1252 (W_ENCODING_GUESSED) and semicolons.
+    return Scenario("global", "global", None, True, True, head, body, encoding="cp1252", delimiter=";")
 
 
 def scenario_build(name: str, seed: int = SEED) -> Scenario:

@@ -19,6 +19,8 @@ import pytest
 from django.core.management import call_command
 from django.test.utils import override_settings
 
+from lms_import.importer.columns import header_read
+
 from .conftest import ROOT
 from .differential import (
     FOCUSED,
@@ -201,6 +203,25 @@ def test_the_files_hit_every_row_level_code_and_row_warning(tmp_path):
     global_ = baseline("global", "apply_skip", tmp_path)["job"]
     assert global_["created_accounts"] > 20 and global_["created_shells"] >= 4 and global_["auto_completed"] > 0
     assert baseline("course", "apply_skip", tmp_path)["job"]["created_pending"] > 20
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_files_spread_the_rows_of_one_enrollment_over_batches(name):
+    """With 7-row batches, many enrollments have rows in different batches (the cross-batch state is exercised),
+    and the two learners whose usernames clash are far apart."""
+    scenario = SCENARIOS[name]
+    header = header_read(list(scenario.header), global_importer=scenario.importer == "global")
+    ext, email = header.index["external_user_id"], header.index["external_email"]
+    course = header.index.get("external_course_id")
+    rows = [row for row in scenario.rows if any(row) and len(row) == len(scenario.header)]
+    batches: dict[tuple, set[int]] = {}
+    for position, row in enumerate(rows):
+        key = (row[ext].strip() or row[email].strip().lower(), row[course].strip() if name == "global" else "")
+        batches.setdefault(key, set()).add(position // 7)
+    assert sum(len(seen) > 1 for seen in batches.values()) >= 15
+    if name == "global":
+        lines = [i for i, row in enumerate(rows) if "x@example.org" in (row[ext], row[email].strip().lower())]
+        assert len(lines) == 2 and lines[1] - lines[0] > len(rows) // 2
 
 
 # -- PostgreSQL: fast and reference rules, producer and one process, preview and both applies, batch sizes -----
