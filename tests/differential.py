@@ -890,7 +890,7 @@ def job_snapshot(job: ImportJob, *, since: datetime) -> dict:
     }
 
 
-_SUFFIX = re.compile(r"(.*)\.(\d+)")
+_DIGITS = re.compile(r"\d+")
 
 
 def records_snapshot(*, job_id: int | None, since: datetime) -> dict:
@@ -926,10 +926,14 @@ def records_snapshot(*, job_id: int | None, since: datetime) -> dict:
         return None if value is None else str(value)
 
     def username(user) -> str:
-        # A clashing created username gets a suffix with a user id: say whose id it is.
-        match = _SUFFIX.fullmatch(user.username)
-        if match and int(match.group(2)) in keys:
-            return f"{match.group(1)}.<id of {keys[int(match.group(2))]}>"
+        # A created username that clashed gets a suffix, which may hold the user's own id: ids differ between
+        # databases, so the id is named, not shown. The text the name derives from stays as it is.
+        profile = profiles.get(user.pk)
+        base = user.email or (profile.external_user_id if profile else "") or ""
+        if base and user.username != base and user.username.startswith(base[:130]):
+            cut = len(base[:130])
+            own = _DIGITS.sub(lambda m: "<own id>" if int(m.group()) == user.pk else m.group(), user.username[cut:])
+            return user.username[:cut] + own
         return user.username
 
     courses = {c.pk: c for c in Course.objects.all()}
