@@ -240,6 +240,7 @@ class Scenario:
     rows: tuple[tuple[str, ...], ...]
     encoding: str = "utf-8"
     delimiter: str = ","
+    columns: tuple[str | None, ...] = ()  # what each header cell means (None: a column the importer ignores)
 
     def csv_bytes(self) -> bytes:
         return csv_bytes(self.header, self.rows, encoding=self.encoding, delimiter=self.delimiter)
@@ -572,9 +573,7 @@ def _header(rng: random.Random, cells: list[tuple[str, str | None]]) -> list[tup
     return cells
 
 
-def _render(
-    rng: random.Random, header: list[tuple[str, str | None]], specs: list[dict]
-) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+def _render(rng: random.Random, header: list[tuple[str, str | None]], specs: list[dict]) -> dict:
     rendered = []
     for spec in specs:
         values = []
@@ -592,7 +591,11 @@ def _render(
     # Rows of empty cells (spreadsheets leave them) are skipped, and still count as lines of the file.
     for _ in range(3):
         rendered.insert(rng.randrange(len(rendered)), ("",) * len(header))
-    return tuple(cell for cell, _ in header), tuple(rendered)
+    return {
+        "header": tuple(cell for cell, _ in header),
+        "rows": tuple(rendered),
+        "columns": tuple(name for _, name in header),
+    }
 
 
 def _course_scenario(rng: random.Random) -> Scenario:
@@ -662,8 +665,9 @@ def _course_scenario(rng: random.Random) -> Scenario:
             ("Notes", None),
         ],
     )
-    head, body = _render(rng, header, rows.ordered())
-    return Scenario("course", "course", course, False, False, head, body, encoding="utf-8-sig")
+    return Scenario(
+        "course", "course", course, False, False, **_render(rng, header, rows.ordered()), encoding="utf-8-sig"
+    )
 
 
 def _global_scenario(rng: random.Random) -> Scenario:
@@ -738,9 +742,9 @@ def _global_scenario(rng: random.Random) -> Scenario:
             ("comment", None),
         ],
     )
-    head, body = _render(rng, header, rows.ordered())
+    file = _render(rng, header, rows.ordered())
     # Excel's plain "CSV" in Europe: Windows-1252 (W_ENCODING_GUESSED) and semicolons.
-    return Scenario("global", "global", None, True, True, head, body, encoding="cp1252", delimiter=";")
+    return Scenario("global", "global", None, True, True, **file, encoding="cp1252", delimiter=";")
 
 
 def scenario_build(name: str, seed: int = SEED) -> Scenario:
