@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lms_import.importer.fast import PackedEnrollments, PackedLearners, PackedTable
-from lms_import.importer.rows import Enrollments, Learners
+from lms_import.importer.fast import PackedEnrollments, PackedLearners, PackedProfiles, PackedTable
+from lms_import.importer.rows import Enrollments, Learners, Profiles, profile_merge
 from lms_import.importer.schema import NAMES, Row
 
 BLANK = ("", "", "", "", "", "")
@@ -40,18 +40,17 @@ ENROLLMENT_FORMS = [
 @pytest.mark.parametrize("make", LEARNER_FORMS)
 def test_learners_match_by_either_identifier_and_flag_conflicts(make):
     learners = make()
-    assert learners.find_or_add(row("N-1", "n@example.org")) == (0, True, False, False)
-    assert learners.find_or_add(row("N-1", "n@example.org")) == (0, False, False, False)
-    assert learners.find_or_add(row("N-2", "")) == (1, True, False, False)
-    assert learners.find_or_add(row("", "m@example.org")) == (2, True, False, False)
-    # back to the first learner, by either identifier, after others
-    assert learners.find_or_add(row("N-1", "n@example.org")) == (0, False, False, False)
+    first = ("04", "", "CA", "", "", "")
+    assert learners.find_or_add(row("N-1", "n@example.org", first)) == (0, True, False, first)
+    assert learners.find_or_add(row("N-1", "n@example.org")) == (0, False, False, first)
+    assert learners.find_or_add(row("N-2", "")) == (1, True, False, BLANK)
+    assert learners.find_or_add(row("", "m@example.org")) == (2, True, False, BLANK)
+    # back to the first learner, by either identifier, after others: its first row's profile comes back
+    assert learners.find_or_add(row("N-1", "n@example.org")) == (0, False, False, first)
     # same e-mail, another external id: the file disagrees with itself about who this is
     assert learners.find_or_add(row("N-3", "n@example.org"))[2] is True
     # the same external id without its e-mail is a conflict too
     assert learners.find_or_add(row("N-1", ""))[2] is True
-    changed = row("N-1", "n@example.org", profile=("01", "", "", "", "", ""))
-    assert learners.find_or_add(changed) == (0, False, False, True)
     assert learners.knows(row("N-2", "")) and learners.knows(row("", "m@example.org"))
     assert not learners.knows(row("N-9", "")) and not learners.knows(row("", "x@example.org"))
     assert learners.count == 3
@@ -61,10 +60,10 @@ def test_learners_match_by_either_identifier_and_flag_conflicts(make):
 def test_two_learners_whose_identifiers_are_each_others_are_two_learners(make):
     learners = make()
     # an external id that looks like another learner's e-mail names another learner
-    assert learners.find_or_add(row("", "x@example.org")) == (0, True, False, False)
-    assert learners.find_or_add(row("x@example.org", "")) == (1, True, False, False)
-    assert learners.find_or_add(row("", "x@example.org")) == (0, False, False, False)
-    assert learners.find_or_add(row("x@example.org", "")) == (1, False, False, False)
+    assert learners.find_or_add(row("", "x@example.org"))[:3] == (0, True, False)
+    assert learners.find_or_add(row("x@example.org", ""))[:3] == (1, True, False)
+    assert learners.find_or_add(row("", "x@example.org"))[:3] == (0, False, False)
+    assert learners.find_or_add(row("x@example.org", ""))[:3] == (1, False, False)
 
 
 @pytest.mark.parametrize("make", LEARNER_FORMS)
@@ -103,7 +102,7 @@ def test_packed_learners_answer_as_the_reference_on_random_files(seed):
 def test_a_colliding_hash_never_merges_learners():
     learners = PackedLearners(key=colliding)
     for n in range(200):
-        assert learners.find_or_add(row(f"L-{n}", f"l{n}@example.org")) == (n, True, False, False)
+        assert learners.find_or_add(row(f"L-{n}", f"l{n}@example.org"))[:3] == (n, True, False)
     assert [learners.find_or_add(row(f"L-{n}", f"l{n}@example.org"))[:3] for n in (150, 3, 199)] == [
         (150, False, False),
         (3, False, False),
@@ -157,3 +156,19 @@ def test_packed_table_grows_and_finds_every_key_including_repeated_ones():
     for key in set(keys[:50]):
         assert sorted(table.values[slot] for slot in table.slots(key)) == [n for n, k in enumerate(keys) if k == key]
     assert table.find(10_000) == -1
+
+
+@pytest.mark.parametrize("make", [Profiles, PackedProfiles], ids=["reference", "packed"])
+def test_profiles_keep_each_learner_s_latest_change(make):
+    profiles = make()
+    assert profiles.get(4) is None
+    profiles.set(4, ("04", "", "", "", "", ""))
+    profiles.set(9, BLANK)
+    assert profiles.get(4) == ("04", "", "", "", "", "") and profiles.get(9) == BLANK
+    profiles.set(4, ("04", "09", "CA", "", "", "B-1"))
+    assert profiles.get(9) == BLANK and profiles.get(4) == ("04", "09", "CA", "", "", "B-1")
+    assert profiles.get(5) is None
+
+
+def test_a_merged_profile_keeps_its_values_and_takes_the_row_s_in_its_blanks():
+    assert profile_merge(("04", "", "CA"), ("05", "09", "")) == ("04", "09", "CA")

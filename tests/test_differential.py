@@ -478,6 +478,10 @@ def test_profile_conflicts_do_not_depend_on_batch_boundaries(where, sqlite_runs,
         james = [p for p in run["records"]["profiles"] if p["user"] == "x:L-2"]
         assert [p["licensing_state"] for p in james] == ["TX"]
     assert two_batches["warnings"] == one_batch["warnings"]
+    # The second row's OK is kept out of the profile the first row filled: the admin hears of it.
+    assert [(code, count) for code, count, _ in one_batch["warnings"] if code == "W_PROFILE_CONFLICT"] == [
+        ("W_PROFILE_CONFLICT", 1)
+    ]
 
 
 @pytest.mark.slow

@@ -297,3 +297,35 @@ def test_existing_profiles_take_the_files_pars_data_only_where_blank(course, wri
     assert (maria.dob_month, maria.dob_day, maria.licensing_state, maria.license_id) == ("03", "07", "NY", "0012345")
     assert (james.dob_month, james.dob_day, james.licensing_state, james.license_id) == ("11", "30", "TX", "0099999")
     assert [w["count"] for w in result["warnings"] if w["code"] == "W_PROFILE_CONFLICT"] == [1]
+
+
+@pytest.mark.parametrize("producer", [True, False], ids=["producer", "one-process"])
+def test_a_learner_s_later_rows_fill_the_blanks_of_its_profile_and_a_differing_value_is_reported(
+    course, write_csv, settings, producer
+):
+    # One row a batch: the account and its profile are written by one batch, filled by the next, whether or not
+    # this process can see what the writing process wrote.
+    settings.IMPORT_BATCH_ROWS, settings.IMPORT_PRODUCER_PROCESS = 1, producer
+    no_profile = get_user_model().objects.create(username="olga@example.org", email="olga@example.org")
+    header = HEADER + ["dob_month", "licensing_state"]
+    done = ["2026-09-01", "1", "2026-09-14"]
+    path = write_csv(
+        [
+            ["N-5", "nina@example.org", "", "", *done, "ama_pra_1", "2.00", "", ""],
+            ["N-5", "nina@example.org", "", "", *done, "ancc", "2.00", "4", ""],  # fills the blank month
+            ["N-5", "nina@example.org", "", "", *done, "abim_moc", "2.00", "5", "CA"],  # 5 differs from 04: reported
+            ["", "olga@example.org", "", "", *done, "ama_pra_1", "2.00", "", "TX"],  # creates Olga's profile
+            ["", "olga@example.org", "", "", *done, "ancc", "2.00", "6", "NV"],  # fills it; NV differs from TX
+        ],
+        header=header,
+    )
+
+    code, out, _ = run_cli(path, "--course", "CARD101", "--create-accounts", "--format", "json")
+
+    result = json.loads(out)
+    assert code == 0, result
+    nina = LearnerProfile.objects.get(external_user_id="N-5")
+    assert (nina.dob_month, nina.licensing_state) == ("04", "CA")
+    olga = LearnerProfile.objects.get(user=no_profile)
+    assert (olga.dob_month, olga.licensing_state, olga.external_user_id) == ("06", "TX", None)
+    assert [w["count"] for w in result["warnings"] if w["code"] == "W_PROFILE_CONFLICT"] == [2]

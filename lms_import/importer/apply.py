@@ -214,7 +214,11 @@ class SerializingWriter(CopyWriter):
 
 
 class InsertWriter(Writer):
-    """Any other database: executemany; ids handed out above the current maximum (the import lock serialises us)."""
+    """Any other database: executemany; ids handed out above the table's current maximum.
+
+    The import lock serialises imports, but this transaction's own ORM writes (held rows applied at the end)
+    and other writers take ids too: the maximum is read again at every reservation.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -223,12 +227,15 @@ class InsertWriter(Writer):
     def reserve(self, table: str, count: int) -> list[int]:
         if not count:
             return []
-        if table not in self._next:
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self.tables[table][0]}")
-                self._next[table] = cursor.fetchone()[0]
-        first = self._next[table] + 1
-        self._next[table] += count
+        name = self.tables[table][0]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {name}")
+            used = cursor.fetchone()[0]
+            if connection.vendor == "sqlite":  # AUTOINCREMENT never gives an id twice, even a deleted one's
+                cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = %s", [name])
+                used = max(used, cursor.fetchone()[0])
+            first = max(self._next.get(table, 0), used) + 1
+        self._next[table] = first + count - 1
         return list(range(first, first + count))
 
     def _write(self, table: str, rows: list[tuple]) -> None:

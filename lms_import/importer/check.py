@@ -26,9 +26,18 @@ from core.findings import (
 from courses.rules import shell_title_check
 
 from . import lookups
-from .fast import CreditChecks, FastRowParser, PackedEnrollments, PackedLearners
+from .fast import CreditChecks, FastRowParser, PackedEnrollments, PackedLearners, PackedProfiles
 from .lookups import CourseInfo
-from .rows import Checked, Enrollments, Learners, RowParser, credits_check, profile_conflicts
+from .rows import (
+    Checked,
+    Enrollments,
+    Learners,
+    Profiles,
+    RowParser,
+    credits_check,
+    profile_conflicts,
+    profile_merge,
+)
 from .schema import Header, enrollment_fields
 
 ALREADY_ENROLLED = (
@@ -115,14 +124,17 @@ class Checker:
         self.shells: dict[str, int] = {}
         self.absent: set[str] = set()
         self.pending_waiting = lookups.pending_any(exclude_job=job_id)
+        self.beyond_ascii = lookups.AccountsBeyondAscii()
         # Sized for the file up front (rows ≥ enrollments; learners have up to two keys): growing a table
         # rehashes it in Python, which costs more than all its look-ups together.
         if fast:
             self.learners = PackedLearners(expected_rows)
             self.enrollments = PackedEnrollments(expected_rows, credit_types)
+            self.profiles = PackedProfiles(expected_rows)
         else:
             self.learners = Learners(expected_rows)
             self.enrollments = Enrollments(expected_rows)
+            self.profiles = Profiles(expected_rows)
         self.totals = CheckTotals()
 
     # -- the batch --------------------------------------------------------------------------
@@ -196,7 +208,7 @@ class Checker:
         by_ext = lookups.learners_by_external_id({r.external_user_id for r in rows if r.external_user_id})
         # By e-mail only where the external id found nobody: the external id decides when it matches.
         by_email = lookups.learners_by_email(
-            {r.external_email for r in rows if r.external_email and r.external_user_id not in by_ext}
+            {r.external_email for r in rows if r.external_email and r.external_user_id not in by_ext}, self.beyond_ascii
         )
         for item in unknown:
             row = item.row
@@ -261,23 +273,44 @@ class Checker:
                     item.findings.append(Finding(E_ALREADY_PENDING, message, row.line, "", row.who))
 
     # -- across rows, in file order -----------------------------------------------------------
+    def _profile_check(self, row, learner_key: int, found: tuple[str, ...] | None) -> None:
+        """A valid row's PARS data against its learner's profile as it stands after the rows before it.
+
+        Blank fields take the row's values (the first row of a learner without a profile creates it); a value
+        that differs from one the profile holds is kept out and counted for W_PROFILE_CONFLICT.
+        """
+        current = self.profiles.get(learner_key)
+        if current is None:
+            current = found
+        mine = row.profile
+        if current is None:
+            if any(mine):
+                row.profile_write = ("create", mine)
+                self.profiles.set(learner_key, mine)
+            return
+        if mine == current:
+            return
+        if profile_conflicts(mine, current):
+            self.totals.profile_conflicts += 1
+        merged = profile_merge(current, mine)
+        if merged != current:
+            row.profile_write = ("fill", merged)
+            self.profiles.set(learner_key, merged)
+
     def _cross_check(self, item: Checked) -> None:
         row = item.row
         totals = self.totals
         if row.learner is not None:
             learner_key = row.learner.user_id * 2
-            theirs = row.learner.profile
-            if theirs and theirs != row.profile and profile_conflicts(row.profile, theirs):
-                totals.profile_conflicts += 1
+            profile = row.learner.profile  # as the import found it: None when the account has no profile
         else:
-            order, first, conflict, profile_differs = self.learners.find_or_add(row)
+            order, first, conflict, profile = self.learners.find_or_add(row)
             if conflict:
                 message = IDENTITY.format(learner=show(row.who))
                 item.findings.append(Finding(E_INCONSISTENT_ROWS, message, row.line, "external_email", row.who))
                 return
             learner_key = order * 2 + 1
             row.new_learner, row.first_of_learner = order, first
-            totals.profile_conflicts += profile_differs
 
         course = row.course
         if course.id is None:
@@ -305,6 +338,8 @@ class Checker:
                 item.findings.append(Finding(E_DUPLICATE_CREDIT_TYPE, message, row.line, "credit_type", ""))
             return
         row.enrollment, row.first_of_enrollment = order, first
+        if not row.first_of_learner:  # a new learner's first row is its profile
+            self._profile_check(row, learner_key, profile)
         if first and course.auto_complete:
             totals.auto_completed += 1
             if len(totals.auto_learners) < 20:

@@ -69,13 +69,14 @@ class FastRowParser(RowParser):
             if len(fields) != width:
                 append(self.parse(line, fields))
                 continue
-            joined = "".join(fields)
+            fields.append("")
+            picked = pick(fields)  # the columns the importer reads, in COLUMNS order ("" for those not in the file)
+            fields.pop()
+            joined = "".join(picked)
             if not joined.isprintable() and control(joined):  # isprintable: C speed for the common case
                 append(self.parse(line, fields))
                 continue
-            fields.append("")
-            values = list(map(strip, pick(fields)))
-            fields.pop()
+            values = list(map(strip, picked))
             if any(map(gt, map(len, values), limits)):
                 append(self.parse(line, fields))
                 continue
@@ -296,18 +297,18 @@ class PackedLearners:
             return True
         return self._find(row.external_user_id, row.external_email)[0] >= 0
 
-    def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
-        """(order, first row of this learner, identity conflict, profile differs from the learner's first row)."""
+    def find_or_add(self, row: Row) -> tuple[int, bool, bool, tuple[str, ...]]:
+        """(order, first row of this learner, identity conflict, the profile of the learner's first row)."""
         external_id, email = row.external_user_id, row.external_email
         last = self._last
         if external_id == last[0] and email == last[1]:
-            return last[2], False, False, last[3] != row.profile
+            return last[2], False, False, last[3]
         order, record = self._find(external_id, email)
         if order >= 0:
             if (record[0], record[1]) != (external_id, email):
-                return order, False, True, False
+                return order, False, True, ()
             self._last = (external_id, email, order, record[2])
-            return order, False, False, record[2] != row.profile
+            return order, False, False, record[2]
         order = self.count
         self.blob += f"{external_id}\x1f{email}\x1e{chr(31).join(row.profile)}".encode()
         self.starts.append(len(self.blob))
@@ -315,7 +316,7 @@ class PackedLearners:
             if text:
                 self._table.insert(self._key(kind, text), order)
         self._last = (external_id, email, order, row.profile)
-        return order, True, False, False
+        return order, True, False, row.profile
 
     def username_earlier(self, username: str, order: int) -> bool:
         """Does a learner before `order` in the file get `username` as its own (its e-mail, or its id without one)?"""
@@ -332,6 +333,43 @@ class PackedLearners:
                 if external_id == username and not email:
                     return True
         return False
+
+
+class PackedProfiles:
+    """The reference Profiles (rows.py), compact: learner key -> its changed profile as bytes in one blob.
+
+    A change appends the new profile and points the key at it. The last learner asked about is remembered:
+    a learner's rows come together.
+    """
+
+    def __init__(self, expected_rows: int = 0) -> None:
+        self._table = PackedTable(table_capacity(expected_rows // 4))
+        self.blob = bytearray()
+        self.starts = array("Q", [0])
+        self._last: tuple = (0, None)
+
+    def get(self, key: int) -> tuple[str, ...] | None:
+        if key == self._last[0]:
+            return self._last[1]
+        slot = self._table.find(key)
+        if slot < 0:
+            profile = None
+        else:
+            index = self._table.values[slot]
+            profile = tuple(self.blob[self.starts[index] : self.starts[index + 1]].decode().split("\x1f"))
+        self._last = (key, profile)
+        return profile
+
+    def set(self, key: int, profile: tuple[str, ...]) -> None:
+        index = len(self.starts) - 1
+        self.blob += "\x1f".join(profile).encode()
+        self.starts.append(len(self.blob))
+        slot = self._table.find(key)
+        if slot < 0:
+            self._table.insert(key, index)
+        else:
+            self._table.values[slot] = index
+        self._last = (key, profile)
 
 
 _NONE = -(1 << 63)

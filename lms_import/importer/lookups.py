@@ -185,11 +185,36 @@ def learners_by_external_id(external_ids: set[str]) -> dict[str, Learner]:
     return {learner.external_user_id: learner for learner in _learners(users, profiles)}
 
 
-def learners_by_email(emails: set[str]) -> dict[str, list[Learner]]:
+class AccountsBeyondAscii:
+    """The accounts whose e-mail has a character beyond ASCII, read once per pass, by Python's lowercase form.
+
+    E-mails match when Python's str.lower() of both agrees, on every database. The index on LOWER(email)
+    finds ASCII e-mails; SQLite's LOWER() folds ASCII only (and PostgreSQL's depends on its locale), so the
+    few accounts whose e-mail has other characters are read once and matched here.
+    """
+
+    def __init__(self) -> None:
+        where = {
+            "postgresql": "octet_length(email) <> char_length(email)",
+            "sqlite": "length(CAST(email AS BLOB)) <> length(email)",
+        }.get(connection.vendor, "1 = 1")
+        self.by_email: dict[str, list[tuple]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, username, email FROM {_tables()['user']} WHERE {where}")
+            for row in cursor.fetchall():
+                self.by_email.setdefault((row[2] or "").lower(), []).append(row)
+
+    def matching(self, emails: set[str]) -> list[tuple]:
+        return [row for email in emails for row in self.by_email.get(email, ())]
+
+
+def learners_by_email(emails: set[str], beyond_ascii: AccountsBeyondAscii) -> dict[str, list[Learner]]:
     """E-mail (lowercased) -> every account with it; Django does not make e-mails unique."""
     if not emails:
         return {}
-    users = _users("LOWER(email)", emails)
+    users = [u for u in _users("LOWER(email)", emails) if (u[2] or "").lower() in emails]
+    found_ids = {u[0] for u in users}
+    users += [u for u in beyond_ascii.matching(emails) if u[0] not in found_ids]
     if not users:
         return {}
     profiles = _profiles("user_id", [row[0] for row in users])

@@ -105,7 +105,7 @@ class Planner:
         enrollment_values = ENROLLMENT.values
         self._reserve(rows)
         new_accounts = self._accounts(rows) if self.create_accounts else []
-        self._profiles_fill(rows)
+        self._profiles_write(rows)
         for row in rows:
             if row.first_of_shell:
                 self._shell(row)
@@ -213,18 +213,21 @@ class Planner:
                     self.suffixed.add(name)
         return chosen
 
-    def _profiles_fill(self, rows: list[Row]) -> None:
-        """Existing learners: their profile gets the file's PARS data only where it is blank."""
-        seen = set()
+    def _profiles_write(self, rows: list[Row]) -> None:
+        """What the checker decided for the learners' profiles: a profile for an account without one, or the
+        file's PARS data in the blanks of one (the last fill of a batch holds every one before it)."""
+        fills: dict[int, tuple[str, ...]] = {}
         for row in rows:
-            learner = row.learner
-            if learner is None or learner.user_id in seen or row.profile == learner.profile or not any(row.profile):
-                continue
-            seen.add(learner.user_id)
-            if learner.profile is None:
-                self.writer.add("profile", (learner.user_id, None, *row.profile, None))
-            elif any(mine and not theirs for mine, theirs in zip(row.profile, learner.profile, strict=True)):
-                self.writer.fill_profile(learner.user_id, row.profile)
+            if row.profile_write is None or (row.learner is None and not self.create_accounts):
+                continue  # a learner in the holding table has no profile yet: its rows keep their own data
+            user_id = row.learner.user_id if row.learner else self.user_ids[row.new_learner]
+            action, profile = row.profile_write
+            if action == "create":
+                self.writer.add("profile", (user_id, None, *profile, None))
+            else:
+                fills[user_id] = profile
+        for user_id, profile in fills.items():
+            self.writer.fill_profile(user_id, profile)
 
     def _shell(self, row: Row) -> None:
         shell_id = self.shell_ids[row.course.shell_ordinal]

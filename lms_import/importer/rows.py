@@ -65,7 +65,7 @@ class RowParser:
     def __init__(self, header: Header, *, chosen: str | None, zone: tzinfo, now: datetime):
         self.width = len(header.raw)
         self.positions = header.positions()
-        self.names_by_position = {position: name for name, position in header.index.items()}
+        self.known = sorted((position, name) for name, position in header.index.items())
         self.chosen = chosen  # the course-level importer's course; None for the global importer
         self.zone = zone
         self.now = now
@@ -119,11 +119,12 @@ class RowParser:
         return findings
 
     def _controls(self, line: int, fields: list[str]) -> list[Finding]:
+        """Control characters in the columns the importer reads (unknown columns are ignored, whatever they hold)."""
         findings = []
-        for position, value in enumerate(fields):
+        for position, column in self.known:
+            value = fields[position]
             match = CONTROL_CHARACTER.search(value)
             if match:
-                column = self.names_by_position.get(position) or f"column {position + 1}"
                 message = CONTROL.format(column=column, value=show(match.group()))
                 findings.append(Finding(E_CONTROL_CHARACTER, message, line, column, value[:200]))
         return findings
@@ -165,13 +166,13 @@ class Learners:
     def knows(self, row: Row) -> bool:
         return self._find(row) >= 0
 
-    def find_or_add(self, row: Row) -> tuple[int, bool, bool, bool]:
-        """(order, first row of this learner, identity conflict, profile differs from the learner's first row)."""
+    def find_or_add(self, row: Row) -> tuple[int, bool, bool, tuple[str, ...]]:
+        """(order, first row of this learner, identity conflict, the profile of the learner's first row)."""
         order = self._find(row)
         if order >= 0:
             if self.identities[order] != (row.external_user_id, row.external_email):
-                return order, False, True, False
-            return order, False, False, self.profiles[order] != row.profile
+                return order, False, True, ()
+            return order, False, False, self.profiles[order]
         order = len(self.identities)
         self.identities.append((row.external_user_id, row.external_email))
         self.profiles.append(row.profile)
@@ -179,7 +180,7 @@ class Learners:
             self.by_external_id[row.external_user_id] = order
         if row.external_email:
             self.by_email[row.external_email] = order
-        return order, True, False, False
+        return order, True, False, row.profile
 
     def username_earlier(self, username: str, order: int) -> bool:
         """Does a learner before `order` in the file get `username` as its own (its e-mail, or its id without one)?"""
@@ -217,3 +218,27 @@ class Enrollments:
             return order, False, first, "duplicate"
         types.add(credit_type)
         return order, False, first, None
+
+
+class Profiles:
+    """The learner profiles this import has changed so far: learner key -> the profile as it now stands.
+
+    A learner's profile as the import found it (an existing learner's, or a new learner's first row's) is
+    not kept here; only once a row fills its blanks (or creates it) does the learner get an entry. Every
+    path then compares a row with the same profile, whatever the batch boundaries and whatever this
+    import has already written (the producer process cannot see those writes, one process can).
+    """
+
+    def __init__(self, expected_rows: int = 0) -> None:
+        self.changed: dict[int, tuple[str, ...]] = {}
+
+    def get(self, key: int) -> tuple[str, ...] | None:
+        return self.changed.get(key)
+
+    def set(self, key: int, profile: tuple[str, ...]) -> None:
+        self.changed[key] = profile
+
+
+def profile_merge(profile: tuple[str, ...], row: tuple[str, ...]) -> tuple[str, ...]:
+    """The profile after a row fills its blanks: the profile's values stay, the row's fill the empty ones."""
+    return tuple(kept or given for kept, given in zip(profile, row, strict=True))

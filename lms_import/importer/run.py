@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -206,6 +207,8 @@ def pass_run(
                     with clock("write"):
                         sink.flush(planner.writer, new_accounts if waiting else [])
                 pulse.progress(batch[-1][0] - 1)
+            if not stopped:
+                sink.finish()
             log.info("import job %s (%s rows): %s", job.pk, checker.totals.rows, clock)
         except BaseException:
             report.discard()
@@ -227,19 +230,36 @@ class Sink:
     def flush(self, writer: Writer, new_accounts: list[int]) -> None:
         raise NotImplementedError
 
+    def finish(self) -> None:
+        """After the last batch: whatever waits for every batch to be written."""
+
 
 class LocalSink(Sink):
     def __init__(self, *, dry_run: bool):
         self.dry_run = dry_run
+        self.new_accounts = array("q")
 
     def writer(self) -> Writer:
         return writer_for_connection(dry_run=self.dry_run)
 
     def flush(self, writer: Writer, new_accounts: list[int]) -> None:
         writer.flush()
-        if new_accounts:
-            # Learners who just got an account may have rows waiting from earlier imports.
-            pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+        self.new_accounts.extend(new_accounts)
+
+    def finish(self) -> None:
+        held_rows_apply(self.new_accounts)
+
+
+def held_rows_apply(new_accounts) -> None:
+    """Learners who got an account in this import may have rows waiting from earlier imports: apply them.
+
+    Once every batch is written, not batch by batch: until then, every path checks the file against the holding
+    table as the import found it (the producer process cannot see what the writing process changes).
+    """
+    step = settings.IMPORT_BATCH_ROWS
+    for start in range(0, len(new_accounts), step):
+        ids = list(new_accounts[start : start + step])
+        pending_records_apply(users=get_user_model().objects.filter(pk__in=ids))
 
 
 # -- the two-process apply (PostgreSQL) ------------------------------------------------------------------
@@ -299,6 +319,7 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
             to_producer.send(spec)
         producer.stdin.close()
         writer = CopyWriter()
+        new_accounts = array("q")
         messages = MessagesAhead(pipe_end(producer.stdout.fileno(), reading=True))
         producer.stdout.close()
         while True:
@@ -309,10 +330,9 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
                 raise RuntimeError(f"The checking process ended unexpectedly (exit code {producer.wait()}).")
             kind = message[0]
             if kind == "batch":
-                _, payload, new_accounts = message
+                _, payload, batch_accounts = message
                 writer.payload_write(payload)
-                if new_accounts:
-                    pending_records_apply(users=get_user_model().objects.filter(pk__in=new_accounts))
+                new_accounts.extend(batch_accounts)
             elif kind == "progress":
                 pulse.progress(message[1], message[2])
             elif kind == "problem":
@@ -320,6 +340,8 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
             elif kind == "error":
                 raise RuntimeError(message[1])
             elif kind == "done":
+                if not message[1].stopped:
+                    held_rows_apply(new_accounts)
                 return message[1]
     finally:
         if producer.poll() is None:
@@ -410,8 +432,8 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         found.append(
             _warning(
                 W_PROFILE_CONFLICT,
-                f"{counted(totals.profile_conflicts, 'row')} carry learner data that differs from the learner's "
-                f"profile; the profile keeps its values.",
+                f"{counted(totals.profile_conflicts, 'row')} {'carries' if totals.profile_conflicts == 1 else 'carry'} "
+                f"learner data that differs from the learner's profile; the profile keeps its values.",
                 totals.profile_conflicts,
             )
         )
@@ -441,7 +463,8 @@ def _row_warnings(job: ImportJob, totals: CheckTotals, course, global_importer: 
         else:
             credit = "the maximum of every credit type each course offers"
             courses = ", ".join(totals.auto_courses)
-            where = f"{counted(len(totals.auto_courses), 'course')} of this file ({courses}) have no required "
+            have = "has" if len(totals.auto_courses) == 1 else "have"
+            where = f"{counted(len(totals.auto_courses), 'course')} of this file ({courses}) {have} no required "
             where += "course object"
         found.append(
             _warning(

@@ -126,6 +126,8 @@ Row = make_dataclass(
         ("first_of_shell", bool, field(default=False)),
         ("enrollment", int, field(default=-1)),  # the enrollment's order among this file's enrollments
         ("first_of_enrollment", bool, field(default=False)),
+        # ("create", values) or ("fill", values): what this row does to its learner's profile (check.py)
+        ("profile_write", Any, field(default=None)),
     ],
     slots=True,
     namespace={
