@@ -279,10 +279,14 @@ class Checker:
         Blank fields take the row's values (the first row of a learner without a profile creates it); a value
         that differs from one the profile holds is kept out and counted for W_PROFILE_CONFLICT.
         """
+        mine = row.profile
+        if mine == found:
+            # Nothing a row can change: the profile still holds every value it was found with, and the row has
+            # nothing where it had a blank.
+            return
         current = self.profiles.get(learner_key)
         if current is None:
             current = found
-        mine = row.profile
         if current is None:
             if any(mine):
                 row.profile_write = ("create", mine)
