@@ -4,7 +4,8 @@ Per batch of rows: parse each row with the column schema's rules and the row rul
 apps (a RowParser), find each row's course and learner with one bulk query each, check what the
 database already holds (enrollments, credits, the holding table), then run the cross-row checks in
 file order. The cross-row state is what must grow with the file: one entry per distinct learner
-without an account and per distinct enrollment (Learners and Enrollments).
+without an account, per distinct enrollment, and per learner whose profile the file changes
+(Learners, Enrollments, Profiles).
 
 The checker runs the fast forms of fast.py by default and the reference forms of rows.py with
 IMPORT_REFERENCE_RULES; the differential tests run both over every path of an import.
