@@ -8,7 +8,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/lms
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run test lint format bench services clean
+.PHONY: install install-dev run test lint format bench bench-embedded services clean
 
 # Two stamps: what the product needs to run, and on top of it what tests and linters need.
 $(VENV)/.installed: requirements.txt
@@ -50,6 +50,10 @@ test: install-dev services lint
 ## bench: import throughput and peak memory at 100k and 1M rows on PostgreSQL
 bench: install services
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-embedded: the run command's SQLite default against PostgreSQL, 100k rows of learners without accounts
+bench-embedded: install services
+	$(PY) bench/embedded.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

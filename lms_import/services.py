@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import celery
@@ -44,7 +45,7 @@ from .importer.lock import (
     lock_unlock,
     stale_before,
 )
-from .importer.run import LocalSink, PassResult, pass_open, pass_run, pass_run_parallel
+from .importer.run import LocalSink, PassResult, StagingSink, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
 
 log = logging.getLogger(__name__)
@@ -313,30 +314,40 @@ def import_job_apply(
             try:
                 course, source = pass_open(job)
                 parallel = connection.vendor == "postgresql" and settings.IMPORT_PRODUCER_PROCESS
+                staged = connection.vendor != "postgresql"  # SQLite: see StagingSink
                 if parallel:
                     source.close()  # the producer process reads the file
-                with transaction.atomic():
-                    if parallel:
-                        result = pass_run_parallel(job, course, source.facts, pulse=pulse)
-                    else:
-                        result = pass_run(job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False))
-                    _record(job, result, written=True)
-                    commit_started = time.perf_counter()
-                    if result.stopped:
-                        raise _RowErrors()
-                    if job.blocking_auto_complete:
-                        raise _Blocked()
-                    lock_fence(token=token)
-                    job.status = Status.SUCCEEDED
-                    job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
-                    job.apply_finished_at = timezone.now()
-                    job.save()
-                    AuditEvent.objects.create(
-                        actor=job.created_by,
-                        action=AuditEvent.Action.APPLY,
-                        job=job,
-                        details={"enrollments": job.created_enrollments, "credits": job.created_credits},
-                    )
+                with ExitStack() as cleanup:
+                    if staged:
+                        # Checked, planned and staged before the transaction: the pass only reads.
+                        sink = cleanup.enter_context(closing(StagingSink()))
+                        result = pass_run(job, course, source, write=True, pulse=pulse, sink=sink)
+                    with transaction.atomic():
+                        if parallel:
+                            result = pass_run_parallel(job, course, source.facts, pulse=pulse)
+                        elif not staged:
+                            result = pass_run(
+                                job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False)
+                            )
+                        _record(job, result, written=True)
+                        commit_started = time.perf_counter()
+                        if result.stopped:
+                            raise _RowErrors()
+                        if job.blocking_auto_complete:
+                            raise _Blocked()
+                        if staged:
+                            sink.write()
+                        lock_fence(token=token)
+                        job.status = Status.SUCCEEDED
+                        job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
+                        job.apply_finished_at = timezone.now()
+                        job.save()
+                        AuditEvent.objects.create(
+                            actor=job.created_by,
+                            action=AuditEvent.Action.APPLY,
+                            job=job,
+                            details={"enrollments": job.created_enrollments, "credits": job.created_credits},
+                        )
                 log.info("import job %s committed in %.2f s", job.pk, time.perf_counter() - commit_started)
                 # The apply's duration includes its commit.
                 ImportJob.objects.filter(pk=job.pk).update(apply_finished_at=Now())

@@ -73,8 +73,15 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{quote(st
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # Web, worker and heartbeat share one file: wait for the writer instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Web, worker and heartbeat share one file. Write-ahead logging: readers never wait for a writer, nor a
+    # writer for readers. A transaction takes the write lock when it begins (IMMEDIATE), so that a writer
+    # waits its turn (up to the timeout) instead of failing when another wrote in the meantime. An apply holds
+    # the write lock only for its last seconds (lms_import/importer/run.py: StagingSink).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=30,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 if env.str("DATABASE_TEST_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME")}
 
@@ -120,10 +127,7 @@ IMPORT_PRODUCER_PROCESS = env.bool("IMPORT_PRODUCER_PROCESS", default=True)
 # The plain reference form of every rule instead of the fast one (lms_import/importer/fast.py): the same findings
 # and records, slower; the differential tests run both.
 IMPORT_REFERENCE_RULES = env.bool("IMPORT_REFERENCE_RULES", default=False)
-# On SQLite (the zero-setup default) the apply holds the only write lock, so the heartbeat cannot be
-# written while an import runs: there the lease defaults to a day, not two minutes.
-_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-IMPORT_LOCK_LEASE_SECONDS = env.int("IMPORT_LOCK_LEASE_SECONDS", default=86_400 if _SQLITE else 120)
+IMPORT_LOCK_LEASE_SECONDS = env.int("IMPORT_LOCK_LEASE_SECONDS", default=120)
 IMPORT_HEARTBEAT_SECONDS = env.int("IMPORT_HEARTBEAT_SECONDS", default=5)
 # Upload fields beyond this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -47,7 +47,11 @@ def test_zero_setup_defaults(load_settings, tmp_path):
     database = settings.DATABASES["default"]
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert database["NAME"] == str(tmp_path / "var" / "db.sqlite3")
-    assert database["OPTIONS"] == {"timeout": 30} and database["CONN_MAX_AGE"] == 0
+    assert database["OPTIONS"]["timeout"] == 30 and database["CONN_MAX_AGE"] == 0
+    assert (
+        database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+        and "journal_mode=WAL" in database["OPTIONS"]["init_command"]
+    )
     assert settings.CELERY_BROKER_URL == "filesystem://"
     # Every folder of the filesystem broker is under var/broker, kombu's exchange tables included (not ./control).
     broker = tmp_path / "var" / "broker"
@@ -60,7 +64,7 @@ def test_zero_setup_defaults(load_settings, tmp_path):
     assert (broker / "control").is_dir()
     assert settings.DEBUG is False and settings.CELERY_TASK_ALWAYS_EAGER is False
     assert settings.ALLOWED_HOSTS == ["localhost", "127.0.0.1", "[::1]"]
-    assert settings.IMPORT_LOCK_LEASE_SECONDS == 86_400  # on SQLite
+    assert settings.IMPORT_LOCK_LEASE_SECONDS == 120  # on SQLite as on PostgreSQL: its heartbeat is written
     assert settings.IMPORT_PRODUCER_PROCESS is True
     assert settings.MEDIA_ROOT == tmp_path / "var" / "media"
 

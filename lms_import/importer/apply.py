@@ -9,6 +9,8 @@ with executemany. The counting writer of a dry run writes nothing.
 import csv
 import functools
 import io
+import pickle
+import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -245,6 +247,42 @@ class InsertWriter(Writer):
         marks = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", adapted)
+
+
+class StagedWriter(InsertWriter):
+    """SQLite's apply: batches go to a temporary file while the pass checks them; `replay` writes them all.
+
+    SQLite lets one connection write at a time: an apply that wrote batch by batch would hold the write lock
+    for the whole pass, and the heartbeat, the progress and every other writer would wait for it. Staged,
+    the pass only reads, and the one transaction that writes lasts the few seconds of the replay. Ids are
+    reserved as they are planned (InsertWriter), so later rows can refer to them before they are written.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stage = tempfile.TemporaryFile(prefix="lms-import-stage-")
+
+    def _write(self, table: str, rows: list[tuple]) -> None:
+        pickle.dump((table, rows), self._stage, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _fill_profiles(self, rows: list[tuple]) -> None:
+        pickle.dump(("profile fills", rows), self._stage, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def replay(self) -> None:
+        """Write every staged batch, in the order it was planned."""
+        self._stage.seek(0)
+        while True:
+            try:
+                table, rows = pickle.load(self._stage)  # noqa: S301 - our own file, written just above
+            except EOFError:
+                return
+            if table == "profile fills":
+                super()._fill_profiles(rows)
+            else:
+                super()._write(table, rows)
+
+    def close(self) -> None:
+        self._stage.close()
 
 
 def _adapt(ops, value):

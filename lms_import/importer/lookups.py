@@ -224,22 +224,27 @@ def learners_by_email(emails: set[str], beyond_ascii: AccountsBeyondAscii) -> di
     return found
 
 
-def _pairs(columns: tuple[str, str], pairs: set[tuple]) -> tuple[str, list]:
-    """A derived table `k` of exactly these (a, b) pairs, to join on: one index probe per pair.
+def _rows_of_pairs(table: str, alias: str, columns: tuple[str, str], pairs: set[tuple]) -> tuple[str, str, list]:
+    """FROM and WHERE parts, with their parameters, that select the rows of `table` whose two columns hold one of
+    these pairs. The caller keeps only the rows whose pair is one of them (elsewhere than on PostgreSQL the
+    parts select a superset).
 
-    Filtering `a = ANY(...) AND b = ANY(...)` instead lets PostgreSQL scan the index of the less selective
-    column (every enrollment in the course), entries this import's own writes add included: a look-up that
-    grows with the import. On SQLite, a VALUES list.
+    PostgreSQL: the table joined to a derived table `k` of exactly these pairs, one index probe per pair.
+    Filtering `a = ANY(...) AND b = ANY(...)` instead lets it scan the index of the less selective column
+    (every enrollment in the course), entries this import's own writes add included: a look-up that grows
+    with the import. SQLite: the first column IN (...), on its index (given a list of pairs to join, its
+    planner may scan the table instead); a learner has few rows beyond those asked for.
     """
+    first_column, second_column = columns
     firsts, seconds = (list(values) for values in zip(*pairs, strict=True))
     if connection.vendor == "postgresql":
         first, first_params = _array(firsts)
         second, second_params = _array(seconds)
-        return f"unnest({first}, {second}) AS k({columns[0]}, {columns[1]})", first_params + second_params
-    values = ", ".join(["(%s, %s)"] * len(pairs))
-    # VALUES columns are column1, column2 on SQLite and PostgreSQL alike; SQLite takes no column aliases after AS.
-    named = f"SELECT column1 AS {columns[0]}, column2 AS {columns[1]} FROM (VALUES {values}) AS v"
-    return f"({named}) AS k", [v for pair in pairs for v in pair]
+        keys = f"unnest({first}, {second}) AS k({first_column}, {second_column})"
+        join = f"{alias}.{first_column} = k.{first_column} AND {alias}.{second_column} = k.{second_column}"
+        return f"{keys} JOIN {table} {alias} ON {join}", "TRUE", first_params + second_params
+    where, params = _any(f"{alias}.{first_column}", set(firsts))
+    return f"{table} {alias}", where, params
 
 
 def enrollments_existing(pairs: set[tuple[int, int]], *, exclude_job: int | None) -> dict[tuple[int, int], set[int]]:
@@ -247,16 +252,17 @@ def enrollments_existing(pairs: set[tuple[int, int]], *, exclude_job: int | None
     if not pairs:
         return {}
     t = _tables()
-    keys, params = _pairs(("user_id", "course_id"), pairs)
+    source, where, params = _rows_of_pairs(t["enrollment"], "e", ("user_id", "course_id"), pairs)
     rows = _fetch(
-        f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {keys} "
-        f"JOIN {t['enrollment']} e ON e.user_id = k.user_id AND e.course_id = k.course_id "
+        f"SELECT e.user_id, e.course_id, a.credit_type_id FROM {source} "
         f"LEFT JOIN {t['award']} a ON a.enrollment_id = e.id "
-        f"WHERE e.import_job_id IS NULL OR e.import_job_id <> %s",
+        f"WHERE {where} AND (e.import_job_id IS NULL OR e.import_job_id <> %s)",
         params + [exclude_job or 0],
     )
     found: dict[tuple[int, int], set[int]] = {}
     for user_id, course_id, type_id in rows:
+        if (user_id, course_id) not in pairs:
+            continue
         awarded = found.setdefault((user_id, course_id), set())
         if type_id is not None:
             awarded.add(type_id)
@@ -272,14 +278,13 @@ def pending_existing(
     for prefix, column, pairs in (("e:", "email", by_email), ("x:", "external_user_id", by_external_id)):
         if not pairs:
             continue
-        keys, params = _pairs((column, "course_id"), pairs)
+        source, where, params = _rows_of_pairs(t["pending"], "p", (column, "course_id"), pairs)
         rows = _fetch(
-            f"SELECT p.{column}, p.course_id FROM {keys} "
-            f"JOIN {t['pending']} p ON p.{column} = k.{column} AND p.course_id = k.course_id "
-            f"WHERE p.status = 'pending' AND (p.import_job_id IS NULL OR p.import_job_id <> %s)",
+            f"SELECT p.{column}, p.course_id FROM {source} "
+            f"WHERE {where} AND p.status = 'pending' AND (p.import_job_id IS NULL OR p.import_job_id <> %s)",
             params + [exclude_job or 0],
         )
-        found.update((prefix + value, course_id) for value, course_id in rows)
+        found.update((prefix + value, course_id) for value, course_id in rows if (value, course_id) in pairs)
     return found
 
 

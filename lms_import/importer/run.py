@@ -45,7 +45,7 @@ from enrollments.services import pending_records_apply
 from lms_import.models import ImportJob
 
 from . import lookups
-from .apply import CopyWriter, SerializingWriter, Writer, writer_for_connection
+from .apply import CopyWriter, SerializingWriter, StagedWriter, Writer, writer_for_connection
 from .check import Checker, CheckTotals
 from .lock import LockLost
 from .lookups import CourseInfo
@@ -248,6 +248,28 @@ class LocalSink(Sink):
 
     def finish(self) -> None:
         held_rows_apply(self.new_accounts)
+
+
+class StagingSink(LocalSink):
+    """SQLite's apply (see apply.StagedWriter): the pass checks, plans and stages; `write` then writes it all,
+    in the apply's short transaction."""
+
+    def __init__(self) -> None:
+        super().__init__(dry_run=False)
+        self._writer = StagedWriter()
+
+    def writer(self) -> Writer:
+        return self._writer
+
+    def finish(self) -> None:
+        pass  # nothing is written yet: the held rows wait for write()
+
+    def write(self) -> None:
+        self._writer.replay()
+        held_rows_apply(self.new_accounts)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def held_rows_apply(new_accounts) -> None:
