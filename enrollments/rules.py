@@ -21,6 +21,7 @@ from core.findings import (
     Finding,
     show,
 )
+from core.text import email_key
 
 TRUE = frozenset({"1", "yes", "true", "y"})
 FALSE = frozenset({"0", "no", "false", "n"})
@@ -65,10 +66,10 @@ def email_check(value: str, line: int) -> list[Finding]:
 
 
 def email_parse(value: str, line: int, column: str, zone: tzinfo) -> Parsed:
-    """An e-mail, lowercased: e-mails are matched case-insensitively."""
+    """An e-mail, with its ASCII letters in lower case: e-mails are matched by core.text.email_key."""
     if not value:
         return "", []
-    return value.lower(), email_check(value, line)
+    return email_key(value), email_check(value, line)
 
 
 def learner_check(*, has_external_user_id: bool, has_email: bool, line: int) -> list[Finding]:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.records import Source
+from core.text import email_key
 from courses.models import Course
 from credits.models import CreditAward
 
@@ -78,7 +79,7 @@ def pending_records_apply(*, users) -> int:
             "user_id", "external_user_id"
         )
     )
-    emails = {user.email.lower() for user in users if user.email}
+    emails = {email_key(user.email) for user in users if user.email}
     waiting = PendingRecord.objects.filter(status=PendingRecord.STATUS_PENDING).filter(
         Q(email__in=emails) | Q(external_user_id__in=set(external_ids.values()))
     )
@@ -87,11 +88,11 @@ def pending_records_apply(*, users) -> int:
         found.update({("e", email), ("x", external_id)})
     applied = 0
     for user in users:
-        if ("e", user.email.lower()) not in found and ("x", external_ids.get(user.pk)) not in found:
+        if ("e", email_key(user.email)) not in found and ("x", external_ids.get(user.pk)) not in found:
             continue
         profile = LearnerProfile.objects.filter(user=user).first()
         external_id = profile.external_user_id if profile else None
-        match = Q(email=user.email.lower()) if user.email else Q(pk__in=[])
+        match = Q(email=email_key(user.email)) if user.email else Q(pk__in=[])
         if external_id:
             match |= Q(external_user_id=external_id)
         with transaction.atomic():

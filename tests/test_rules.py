@@ -270,3 +270,12 @@ def test_csv_safe_leaves_text_alone():
 
 def test_show_makes_control_characters_visible():
     assert show("a\x00b") == "'a\\x00b'" and show("x" * 100).endswith("…'")
+
+
+def test_emails_fold_ascii_letters_only_so_look_alikes_stay_apart():
+    from core.text import email_key
+
+    assert email_key("Ann.Lee@Example.ORG") == "ann.lee@example.org"
+    assert email_key("SØren.Ås@Example.org") == "sØren.Ås@example.org"  # only ASCII letters fold
+    assert email_key("\u212aim@example.org") != "kim@example.org"  # the Kelvin sign is not a k
+    assert email_parse("\u212aIM@Example.org", 2, "external_email", UTC)[0] == "\u212aim@example.org"

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
+from core.text import email_key
 from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward, CreditType
 from credits.rules import Offer
@@ -153,7 +154,7 @@ def _learners(users: list[tuple], profiles: list[tuple]) -> list[Learner]:
         learners.append(
             Learner(
                 user_id=uid,
-                email=(email or "").lower(),
+                email=email_key(email or ""),
                 external_user_id=ext or "",
                 profile=profile,
                 label=ext or email or username,
@@ -186,11 +187,12 @@ def learners_by_external_id(external_ids: set[str]) -> dict[str, Learner]:
 
 
 class AccountsBeyondAscii:
-    """The accounts whose e-mail has a character beyond ASCII, read once per pass, by Python's lowercase form.
+    """The accounts whose e-mail has a character beyond ASCII, read once per pass, by their core.text.email_key.
 
-    E-mails match when Python's str.lower() of both agrees, on every database. The index on LOWER(email)
-    finds ASCII e-mails; SQLite's LOWER() folds ASCII only (and PostgreSQL's depends on its locale), so the
-    few accounts whose e-mail has other characters are read once and matched here.
+    E-mails match when their email_key agrees (ASCII letters folded, every other character exact), on every
+    database. The index on LOWER(email) finds ASCII e-mails, which every database's LOWER() folds alike; what
+    LOWER() does beyond ASCII depends on the database (PostgreSQL's on its locale), so the few accounts whose
+    e-mail has other characters are read once and matched here.
     """
 
     def __init__(self) -> None:
@@ -202,7 +204,7 @@ class AccountsBeyondAscii:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id, username, email FROM {_tables()['user']} WHERE {where}")
             for row in cursor.fetchall():
-                self.by_email.setdefault((row[2] or "").lower(), []).append(row)
+                self.by_email.setdefault(email_key(row[2] or ""), []).append(row)
 
     def matching(self, emails: set[str]) -> list[tuple]:
         return [row for email in emails for row in self.by_email.get(email, ())]
@@ -212,7 +214,7 @@ def learners_by_email(emails: set[str], beyond_ascii: AccountsBeyondAscii) -> di
     """E-mail (lowercased) -> every account with it; Django does not make e-mails unique."""
     if not emails:
         return {}
-    users = [u for u in _users("LOWER(email)", emails) if (u[2] or "").lower() in emails]
+    users = [u for u in _users("LOWER(email)", emails) if email_key(u[2] or "") in emails]
     found_ids = {u[0] for u in users}
     users += [u for u in beyond_ascii.matching(emails) if u[0] not in found_ids]
     if not users:
