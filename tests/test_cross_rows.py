@@ -172,3 +172,14 @@ def test_profiles_keep_each_learner_s_latest_change(make):
 
 def test_a_merged_profile_keeps_its_values_and_takes_the_row_s_in_its_blanks():
     assert profile_merge(("04", "", "CA"), ("05", "09", "")) == ("04", "09", "CA")
+
+
+@pytest.mark.parametrize("make", ENROLLMENT_FORMS)
+def test_keys_of_any_size_are_kept_apart(make):
+    enrollments = make()
+    huge = 1 << 45  # a learner key past the packed key space
+    assert enrollments.add_row(huge, 1, 2, fields(), "ama_pra_1")[:2] == (0, True)
+    assert enrollments.add_row(huge + 2, 1, 3, fields(), "ama_pra_1")[:2] == (1, True)
+    assert enrollments.add_row(5, 1 << 30, 4, fields(), "")[:2] == (2, True)
+    assert enrollments.add_row(huge, 1, 5, fields(), "ama_pra_1") == (0, False, 2, "duplicate")
+    assert enrollments.add_row(5, 1 << 30, 6, fields(), "ancc") == (2, False, 4, None)

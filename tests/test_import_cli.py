@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from courses.models import Course
+from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward
 from enrollments.models import Enrollment, LearnerProfile, PendingRecord
 from lms_import.models import ImportJob
@@ -329,3 +329,15 @@ def test_a_learner_s_later_rows_fill_the_blanks_of_its_profile_and_a_differing_v
     olga = LearnerProfile.objects.get(user=no_profile)
     assert (olga.dob_month, olga.licensing_state, olga.external_user_id) == ("06", "TX", None)
     assert [w["count"] for w in result["warnings"] if w["code"] == "W_PROFILE_CONFLICT"] == [2]
+
+
+def test_a_course_with_a_large_id_imports(credit_types, learner, write_csv):
+    big = Course.objects.create(id=3_000_000, external_course_id="BIG-1", title="A course with a large id")
+    CourseObject.objects.create(course=big, title="Claim credit", kind="credit_claim", required=True)
+    CourseCredit.objects.create(course=big, credit_type=credit_types["ama_pra_1"], max_credits=Decimal("2.00"))
+    path = write_csv([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "2.00"]])
+
+    code, out, _ = run_cli(path, "--course", "BIG-1", "--format", "json")
+
+    assert code == 0, out
+    assert Enrollment.objects.get(user=learner).course_id == 3_000_000

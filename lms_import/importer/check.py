@@ -123,6 +123,7 @@ class Checker:
         self.create_accounts = create_accounts
         self.courses: dict[str, CourseInfo] = {course.external_course_id: course} if course else {}
         self.shells: dict[str, int] = {}
+        self.course_keys: dict[int, int] = {}
         self.absent: set[str] = set()
         self.pending_waiting = lookups.pending_any(exclude_job=job_id)
         self.beyond_ascii = lookups.AccountsBeyondAscii()
@@ -326,8 +327,11 @@ class Checker:
                 totals.shells.append(course.external_course_id)
             course = row.course = CourseInfo(course.external_course_id, course.title, "shell", None, None, False, shell)
 
+        course_key = self.course_keys.get(course.key)
+        if course_key is None:  # the file's courses numbered densely, whatever their ids
+            course_key = self.course_keys[course.key] = len(self.course_keys)
         order, first, first_line, problem = self.enrollments.add_row(
-            learner_key, course.key, row.line, enrollment_fields(row), row.credit_type
+            learner_key, course_key, row.line, enrollment_fields(row), row.credit_type
         )
         if problem:
             names = {"learner": show(row.who), "course": course.external_course_id, "first": first_line}

@@ -388,7 +388,9 @@ def _micros(moment: datetime | None) -> int:
 
 class PackedEnrollments:
     """The reference Enrollments (rows.py), compact: the key is exact, (learner key << 22) | course key, and
-    each enrollment's first line, fields and credit types are kept in arrays indexed by its order.
+    each enrollment's first line, fields and credit types are kept in arrays indexed by its order. (The checker
+    numbers the courses of a file densely, so the course key is small; keys that do not fit get one of their
+    own from a dict.)
 
     Fields are kept exactly: each moment as microseconds (equal when the moments are equal), complete,
     attended and category as bits. Credit types are a bit each (types past the 63rd in a small dict).
@@ -403,6 +405,7 @@ class PackedEnrollments:
         self.flags = array("B")
         self.types = array("Q")
         self._overflow: dict[int, int] = {}
+        self._wide: dict[tuple[int, int], int] = {}
         self._encoded: dict[tuple, tuple[int, int, int, int]] = {}
         # "" (a row without credit) is bit 0; the site's types follow in name order.
         self._bits = {name: 1 << (i + 1) for i, name in enumerate(sorted(credit_types or {}))} | {"": 1}
@@ -421,9 +424,10 @@ class PackedEnrollments:
         self, learner_key: int, course_key: int, line: int, fields: tuple, credit_type: str
     ) -> tuple[int, bool, int, str | None]:
         """(enrollment order, first row of it, its first line, problem: None, 'inconsistent' or 'duplicate')."""
-        if course_key >= 1 << 22 or learner_key >= 1 << 42:
-            raise ValueError("Course or learner ids beyond the importer's key space.")
-        key = learner_key << 22 | course_key
+        if course_key < 1 << 22 and learner_key < 1 << 41:
+            key = learner_key << 22 | course_key
+        else:  # beyond the packed key space (ids past 2^40): a key of its own, numbered above 2^63
+            key = self._wide.setdefault((learner_key, course_key), 1 << 63 | len(self._wide))
         bit = self._bits.get(credit_type) or self._bit(credit_type)
         last_key, order, last_fields = self._last
         if key != last_key:
