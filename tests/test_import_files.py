@@ -93,6 +93,33 @@ def test_a_nul_byte_in_a_value_is_a_row_error(course, learner, tmp_path):
     assert not Enrollment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "character",
+    ["\x85", "\u2028", "\u2029", "\u200b", "\u200d", "\ufeff", "\u202e", "\x1b"],
+    ids=[
+        "next-line",
+        "line-separator",
+        "paragraph-separator",
+        "zero-width-space",
+        "zero-width-joiner",
+        "bom",
+        "right-to-left-override",
+        "escape",
+    ],
+)
+def test_invisible_and_format_characters_in_a_value_are_row_errors(course, learner, tmp_path, character):
+    path = tmp_path / "invisible.csv"
+    bad = ROW[:1] + ["maria@example.org"] + ["Ma" + character + "ria"] + ROW[3:]
+    path.write_text(csv_text([bad]), encoding="utf-8")
+
+    code, result = run_json(path)
+
+    assert code == 1
+    (error,) = result["errors"]
+    assert (error["line"], error["code"], error["column"]) == (2, "E_CONTROL_CHARACTER", "first_name")
+    assert not Enrollment.objects.exists()
+
+
 def test_a_file_of_nul_bytes_is_not_csv(course, tmp_path):
     path = tmp_path / "zeros.csv"
     path.write_bytes(b"\x00" * 5000)

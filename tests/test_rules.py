@@ -279,3 +279,15 @@ def test_emails_fold_ascii_letters_only_so_look_alikes_stay_apart():
     assert email_key("SØren.Ås@Example.org") == "sØren.Ås@example.org"  # only ASCII letters fold
     assert email_key("\u212aim@example.org") != "kim@example.org"  # the Kelvin sign is not a k
     assert email_parse("\u212aIM@Example.org", 2, "external_email", UTC)[0] == "\u212aim@example.org"
+
+
+def test_control_characters_are_every_control_format_and_separator_character():
+    import sys
+    import unicodedata
+
+    from lms_import.importer.rows import CONTROL_CHARACTER
+
+    found = {chr(cp) for cp in range(sys.maxunicode + 1) if CONTROL_CHARACTER.match(chr(cp))}
+    wanted = {chr(cp) for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Zl", "Zp")}
+    assert found == wanted
+    assert all(not character.isprintable() for character in found)  # the fast parser's C-speed filter stays exact

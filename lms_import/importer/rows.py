@@ -18,7 +18,14 @@ from enrollments.rules import dates_check, learner_check
 
 from .schema import COLUMNS, NAMES, PROFILE_COLUMNS, Header, Row
 
-CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# Every Unicode control (Cc) and format (Cf) character and the line and paragraph separators (Zl, Zp), as of
+# Unicode 14 (Python 3.11): NUL and the C0/C1 controls, U+0085, zero-width spaces and joiners, direction marks, a
+# BOM inside a field, U+2028/2029. tests/test_rules.py holds it against the running Python's unicodedata.
+CONTROL_CHARACTER = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 DATE_COLUMNS = ("enrollment_start", "enrollment_end", "date_completed")
 
 COLUMN_COUNT = (
