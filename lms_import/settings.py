@@ -119,6 +119,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # --- The importer -----------------------------------------------------------
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
+# Columns a file may have: a header of millions of unknown columns must not pin a worker.
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
+# Characters of text one batch holds at most, whatever its rows' width (memory per batch).
+IMPORT_BATCH_BYTES = env.int("IMPORT_BATCH_BYTES", default=4_000_000)
 IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2500)
 IMPORT_MAX_STORED_ERRORS = env.int("IMPORT_MAX_STORED_ERRORS", default=1000)
 # On PostgreSQL an apply checks and plans in a producer process while the lock holder writes; off, one process

@@ -39,7 +39,12 @@ def main() -> None:
     settings.TIME_ZONE = spec["time_zone"]
     try:
         job = ImportJob.objects.get(pk=spec["job"])
-        source = CsvSource(job_file_path(job), spec["facts"], max_rows=settings.IMPORT_MAX_ROWS)
+        source = CsvSource(
+            job_file_path(job),
+            spec["facts"],
+            max_rows=settings.IMPORT_MAX_ROWS,
+            max_columns=settings.IMPORT_MAX_COLUMNS,
+        )
         result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
         out.send(("done", result))
     except FileProblem as problem:

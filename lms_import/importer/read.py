@@ -18,7 +18,8 @@ import charset_normalizer
 from core.findings import F_EMPTY, F_ENCODING, F_NOT_CSV, F_TOO_LARGE, W_ENCODING_GUESSED, FileProblem, Finding
 
 CHUNK = 1 << 20
-MAX_FIELD_CHARS = 64 * 1024  # a value longer than this can only be a quote that never closed
+MAX_FIELD_CHARS = 64 * 1024  # longer, across lines, can only be a quote that never closed
+SNIFF_CHARS = 64 * 1024  # of the header line, to find its delimiter
 DELIMITERS = (",", ";", "\t")
 
 _MAGIC = (
@@ -172,21 +173,37 @@ def encoding_warning(facts: FileFacts) -> tuple[str, str, int] | None:
 
 
 class CsvSource:
-    """The rows of one decoded file. Iterate once; each row is (line, fields), line counted from the header = 1."""
+    """The rows of one decoded file, read once: (line, fields), line counted from the header = 1.
 
-    def __init__(self, path: Path, facts: FileFacts, *, max_rows: int):
+    What a file can do to a worker is bounded here: more lines than the row limit are refused before any is
+    parsed, more columns than the column limit when the header is read, and a batch holds at most
+    `max_chars` characters of text however wide its rows.
+    """
+
+    def __init__(self, path: Path, facts: FileFacts, *, max_rows: int, max_columns: int):
         self.path = path
         self.facts = facts
         self.max_rows = max_rows
         self.delimiter = ","
         self.header: list[str] = []
         self.rows_read = 0
+        self.chars = 0  # characters read so far
+        self.last_line = ""
+        if facts.newlines - 1 > max_rows:
+            raise FileProblem(
+                Finding(
+                    F_TOO_LARGE,
+                    f"The file has {facts.newlines:,} lines; one import takes at most {max_rows:,} rows. Split it "
+                    f"into smaller files.",
+                    value=str(facts.newlines),
+                )
+            )
         self._file = path.open("r", encoding=facts.encoding, newline="")
         first = self._file.readline()
-        self.delimiter = delimiter_sniff(first)
+        self.delimiter = delimiter_sniff(first[:SNIFF_CHARS])
         self._file.seek(0)
         csv.field_size_limit(MAX_FIELD_CHARS)
-        self._reader = csv.reader(self._file, delimiter=self.delimiter)
+        self._reader = csv.reader(self._counted(self._file), delimiter=self.delimiter)
         try:
             self.header = next(self._reader)
         except StopIteration:
@@ -195,26 +212,53 @@ class CsvSource:
         except csv.Error as exc:
             self.close()
             raise FileProblem(_broken_quoting(1, exc)) from None
+        if len(self.header) > max_columns:
+            self.close()
+            raise FileProblem(
+                Finding(
+                    F_TOO_LARGE,
+                    f"The header has {len(self.header):,} columns; the importer reads at most {max_columns:,}. "
+                    f"Keep the course record columns (see the template) and delete the others.",
+                    line=1,
+                    value=str(len(self.header)),
+                )
+            )
         if not any(cell.strip() for cell in self.header):
             self.close()
             raise FileProblem(Finding(F_EMPTY, "The first line of the file is blank; it must be the header.", line=1))
 
-    def batches(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-        """(line of the row's start, its fields), `size` rows at a time; blank rows are skipped."""
+    def _counted(self, file) -> Iterator[str]:
+        for text in file:
+            self.chars += len(text)
+            self.last_line = text
+            yield text
+
+    def batches(self, size: int, max_chars: int) -> Iterator[list[tuple[int, list[str]]]]:
+        """(line of the row's start, its fields), up to `size` rows and about `max_chars` characters at a time;
+        blank rows are skipped."""
         reader = self._reader
         line = reader.line_num
         batch: list[tuple[int, list[str]]] = []
-        try:
-            for fields in reader:
-                start, line = line + 1, reader.line_num
-                if fields and any(fields):  # not a blank line or a row of empty cells (Excel leaves them at the end)
-                    batch.append((start, fields))
-                    if len(batch) >= size:
-                        self._count(batch)
-                        yield batch
-                        batch = []
-        except csv.Error as exc:
-            raise FileProblem(_broken_quoting(line + 1, exc)) from None
+        batch_start = self.chars
+        rows = iter(reader)
+        while True:
+            try:
+                for fields in rows:
+                    start, line = line + 1, reader.line_num
+                    if fields and any(fields):  # not a blank line or a row of empty cells (Excel leaves them)
+                        batch.append((start, fields))
+                        if len(batch) >= size or self.chars - batch_start >= max_chars:
+                            self._count(batch)
+                            yield batch
+                            batch, batch_start = [], self.chars
+                break
+            except csv.Error as exc:
+                if reader.line_num != line + 1 or "field larger than field limit" not in str(exc):
+                    raise FileProblem(_broken_quoting(line + 1, exc)) from None
+                # One line with a value longer than the parser takes: read that line again without the limit, so
+                # that the value is reported on its line and column (E_FIELD_TOO_LONG) like any value too long.
+                line = reader.line_num
+                batch.append((line, _long_line_split(self.last_line, self.delimiter)))
         if batch:
             self._count(batch)
             yield batch
@@ -240,6 +284,14 @@ class CsvSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _long_line_split(text: str, delimiter: str) -> list[str]:
+    limit = csv.field_size_limit(len(text) + 1)
+    try:
+        return next(csv.reader([text], delimiter=delimiter))
+    finally:
+        csv.field_size_limit(limit)
 
 
 def delimiter_sniff(header_line: str) -> str:

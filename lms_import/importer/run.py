@@ -31,6 +31,7 @@ from django.utils import timezone
 from core.findings import (
     EXPLANATIONS,
     F_COURSE_REQUIRED,
+    F_EMPTY,
     W_ALREADY_IMPORTED,
     W_AUTO_COMPLETE,
     W_LEGACY_NOT_IN_PARS,
@@ -132,7 +133,9 @@ def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
             )
         course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
     facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
-    source = CsvSource(job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS)
+    source = CsvSource(
+        job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS, max_columns=settings.IMPORT_MAX_COLUMNS
+    )
     job.sha256, job.encoding, job.file_size, job.delimiter = (
         facts.sha256,
         facts.encoding_label,
@@ -187,7 +190,7 @@ def pass_run(
         stopped = False
         clock = Stopwatch()
         try:
-            batches = source.batches(settings.IMPORT_BATCH_ROWS)
+            batches = source.batches(settings.IMPORT_BATCH_ROWS, settings.IMPORT_BATCH_BYTES)
             while True:
                 with clock("read"):
                     batch = next(batches, None)
@@ -207,6 +210,15 @@ def pass_run(
                     with clock("write"):
                         sink.flush(planner.writer, new_accounts if waiting else [])
                 pulse.progress(batch[-1][0] - 1)
+            if not checker.totals.rows:
+                raise FileProblem(
+                    Finding(
+                        F_EMPTY,
+                        "The file has a header but no course records below it. Export the records again, with "
+                        "their rows, and upload that file.",
+                        line=2,
+                    )
+                )
             if not stopped:
                 sink.finish()
             log.info("import job %s (%s rows): %s", job.pk, checker.totals.rows, clock)

@@ -209,6 +209,7 @@ ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
 # -- the header ------------------------------------------------------------------------------------------
 _LOOKUP = {c.name: c.name for c in COLUMNS} | {alias: c.name for c in COLUMNS for alias in c.aliases}
 _SEPARATORS = re.compile(r"[\s\-]+")
+NEAR_MISSES_LOOKED_AT = 20  # unknown header cells compared with the known names, for F_MISSING_COLUMN's hints
 
 
 def normalize_name(raw: str) -> str:
@@ -264,10 +265,10 @@ def header_read(raw: list[str], *, global_importer: bool) -> Header:
         missing.append("external_course_id")
     if missing:
         hints = []
-        for cell in unknown:
-            close = difflib.get_close_matches(normalize_name(cell), list(_LOOKUP), n=1, cutoff=0.7)
+        for cell in unknown[:NEAR_MISSES_LOOKED_AT]:
+            close = difflib.get_close_matches(normalize_name(cell)[:64], list(_LOOKUP), n=1, cutoff=0.7)
             if close:
-                hints.append(f"'{cell}' looks like {_LOOKUP[close[0]]}")
+                hints.append(f"'{cell[:64]}' looks like {_LOOKUP[close[0]]}")
         hint = f" Near misses: {'; '.join(hints)}." if hints else ""
         raise FileProblem(
             Finding(
