@@ -145,7 +145,16 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _visibility_timeout,
+        # Kombu's Redis transport hands back the unacknowledged tasks of a dead worker in a sweep every
+        # unacked_restore_interval seconds (default 10) that scans Redis only every unacked_restore_throttle-th time
+        # (default 10): about 100 s, whatever the timeout. Scan every time, a fifth of the timeout apart (1–10 s),
+        # so that a task comes back within about the timeout.
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 5)),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered; the job state makes it idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

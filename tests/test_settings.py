@@ -90,7 +90,12 @@ def test_postgresql_and_redis(load_settings):
     assert (database["USER"], database["PASSWORD"]) == ("lms", "s@cret")
     assert database["OPTIONS"] == {"sslmode": "require"}
     assert database["CONN_MAX_AGE"] == 60 and database["TEST"] == {"NAME": "test_lms_ci"}
-    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"visibility_timeout": 7200}
+    # A dead worker's task comes back within about the timeout: Kombu scans for it every 10 s, every time.
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {
+        "visibility_timeout": 7200,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     assert settings.IMPORT_LOCK_LEASE_SECONDS == 120  # not on SQLite
     assert settings.IMPORT_PRODUCER_PROCESS is False
 
@@ -107,3 +112,9 @@ def test_a_secret_key_starting_with_a_dollar_is_taken_as_it_is(load_settings):
     assert load_settings(DJANGO_SECRET_KEY="$k3y-from-get_random_secret_key").SECRET_KEY == (
         "$k3y-from-get_random_secret_key"
     )
+
+
+def test_a_short_visibility_timeout_is_swept_for_often(load_settings):
+    settings = load_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0", CELERY_VISIBILITY_TIMEOUT="6")
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert (options["unacked_restore_interval"], options["unacked_restore_throttle"]) == (1, 1)
