@@ -12,6 +12,8 @@ from .models import AuditEvent, ImportJob, ImportLock
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None  # no bulk action either: a job changes only through lms_import.services (its page, the CLI)
+
     def has_add_permission(self, request) -> bool:
         return False
 
