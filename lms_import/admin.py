@@ -78,7 +78,12 @@ class ImportJobAdmin(ReadOnlyAdmin):
         ("Findings", {"fields": ("warnings", "error_count", "errors", "failure_code", "failure_message")}),
         (
             "Timing",
-            {"fields": ("validate_started_at", "validate_finished_at", "apply_started_at", "apply_finished_at")},
+            {
+                "fields": (
+                    ("validate_started_at", "validate_finished_at", "validate_attempts"),
+                    ("apply_started_at", "apply_finished_at", "waiting_for"),
+                )
+            },
         ),
         ("Revert", {"fields": ("reverted_at", "reverted_by")}),
     ]
