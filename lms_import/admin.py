@@ -12,6 +12,8 @@ from .models import AuditEvent, ImportJob, ImportLock
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None  # no bulk action either: a job changes only through lms_import.services (its page, the CLI)
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -76,7 +78,12 @@ class ImportJobAdmin(ReadOnlyAdmin):
         ("Findings", {"fields": ("warnings", "error_count", "errors", "failure_code", "failure_message")}),
         (
             "Timing",
-            {"fields": ("validate_started_at", "validate_finished_at", "apply_started_at", "apply_finished_at")},
+            {
+                "fields": (
+                    ("validate_started_at", "validate_finished_at", "validate_attempts"),
+                    ("apply_started_at", "apply_finished_at", "waiting_for"),
+                )
+            },
         ),
         ("Revert", {"fields": ("reverted_at", "reverted_by")}),
     ]

@@ -84,6 +84,12 @@ class ImportJob(models.Model):
     apply_finished_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=32, blank=True)
     failure_message = models.TextField(blank=True)
+    # A confirmed import that found another one writing waits for its turn (queued, retried with back-off): the
+    # import it waits for, shown on its page. Cleared when it starts.
+    waiting_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How many times a worker started checking the file: a validation whose worker died runs once more, then it is
+    # lost (lms_import.services.VALIDATION_ATTEMPTS).
+    validate_attempts = models.PositiveSmallIntegerField(default=0)
     reverted_at = models.DateTimeField(null=True, blank=True)
     reverted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -163,6 +169,7 @@ class AuditEvent(models.Model):
         APPLY = "apply", "Import applied"
         UNLOCK = "unlock", "Unlock"
         TAKEOVER = "takeover", "Stale lock taken over"
+        LOST = "lost", "Found lost"
         REVERT = "revert", "Revert"
         # Changes made in the Django admin (forms, actions, django-import-export imports).
         ADMIN_ADD = "admin_add", "Admin: added"

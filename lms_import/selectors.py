@@ -4,15 +4,21 @@ Nothing here writes. A decision that needs another table (the lock row) is made 
 property, so that a page reads the lock once and hands the same state to every question it asks.
 
     import_lock_state    who holds the import lock, since when, stale or live (the lock's own view of it)
+    jobs_lost            importing jobs whose worker is gone (the sweep ends them; pages say "lost")
+    jobs_stalled         validations whose worker went silent for a lease
     job_progress         (rows done, rows expected), live from the lock row while the job imports
-    job_is_lost          an importing job whose worker is gone
+    job_is_lost          one job of jobs_lost
     job_progress_data    what the progress bar polls (its keys are read by static/lms_import/progress.js)
     job_confirmable      whether the page offers "Import"
+
+"Silent for a lease" has one definition, lms_import.importer.lock.silent, evaluated by the database's clock.
 """
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.findings import W_AUTO_COMPLETE
 
-from .importer.lock import LockState, lock_state
+from .importer.lock import LockState, lock_state, silent
 from .models import ImportJob, ImportLock
 
 Status = ImportJob.Status
@@ -21,6 +27,28 @@ Status = ImportJob.Status
 def import_lock_state() -> LockState:
     """The course records lock as the Unlock page and unlock_imports show it."""
     return lock_state()
+
+
+def jobs_lost() -> QuerySet[ImportJob]:
+    """Importing jobs whose worker is gone: the lock they hold went stale, or they hold none and are silent.
+
+    A job holds no lock between its claim and lock_acquire (its own heartbeat_at is set at the claim), or after
+    an unlock or a takeover released it (both fail the job as well).
+    """
+    holding = ImportLock.objects.filter(job=OuterRef("pk")).exclude(token="")
+    return ImportJob.objects.filter(status=Status.IMPORTING).filter(
+        Q(Exists(holding.filter(silent()))) | (~Q(Exists(holding)) & silent())
+    )
+
+
+def validation_stalled() -> Q:
+    """A validation whose worker has been silent for a lease: it wrote nothing, so it may run again."""
+    return Q(status=Status.VALIDATING) & silent()
+
+
+def jobs_stalled() -> QuerySet[ImportJob]:
+    """Validations whose worker went silent for a lease (the sweep queues them again once, then ends them)."""
+    return ImportJob.objects.filter(validation_stalled())
 
 
 def job_progress(*, job: ImportJob) -> tuple[int, int]:
@@ -37,15 +65,14 @@ def _holds(lock: LockState, job: ImportJob) -> bool:
     return lock.held and lock.job is not None and lock.job.pk == job.pk
 
 
-def job_is_lost(*, job: ImportJob, lock: LockState) -> bool:
-    """An importing job whose worker is gone: its lock went stale, or it no longer holds the lock and is silent."""
-    if job.status != Status.IMPORTING:
-        return False
-    if _holds(lock, job):
-        return lock.stale
-    # Not holding the lock (released by an unlock, or not taken yet): lost once its own pulse is older than the lease.
-    silent = job.heartbeat_at is None or (lock.db_now - job.heartbeat_at).total_seconds() > lock.lease_seconds
-    return silent
+def job_is_lost(*, job: ImportJob) -> bool:
+    """An importing job whose worker is gone (see jobs_lost); the sweep will mark it failed."""
+    return job.status == Status.IMPORTING and jobs_lost().filter(pk=job.pk).exists()
+
+
+def job_is_stalled(*, job: ImportJob) -> bool:
+    """A validation whose worker went silent for a lease (see jobs_stalled)."""
+    return job.status == Status.VALIDATING and jobs_stalled().filter(pk=job.pk).exists()
 
 
 def job_progress_data(*, job: ImportJob, lock: LockState) -> dict:
@@ -59,14 +86,15 @@ def job_progress_data(*, job: ImportJob, lock: LockState) -> dict:
         heartbeat_age = lock.heartbeat_age_seconds  # an apply's heartbeat goes to the lock row
     else:
         heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
-    stalled = job.status == Status.VALIDATING and (heartbeat_age is None or heartbeat_age > lock.lease_seconds)
     return {
         "job": job.pk,
         "status": job.status,
         "status_label": job.get_status_display(),
         "active": job.status in ImportJob.ACTIVE_STATUSES,
-        "lost": job_is_lost(job=job, lock=lock),
-        "stalled": stalled,  # a validation whose worker went silent; its redelivered task runs it again
+        "lost": job_is_lost(job=job),
+        "stalled": job_is_stalled(job=job),  # a validation whose worker went silent; it runs again once
+        # A confirmed import waiting for the one that holds the lock: that import's id.
+        "waiting_for": job.waiting_for_id if job.status == Status.QUEUED else None,
         "done": done,
         "total": total,
         "percent": percent,

@@ -7,11 +7,19 @@
     import_job_apply           under the lock, in one transaction: check again and write, all or nothing
     import_job_confirm         the admin's "Import" (queues the apply)
     import_job_cancel          the admin's "Cancel"
+    import_job_mark_lost       end a job whose worker is gone: failed, code LOST, its lock released, audited
+    import_jobs_sweep          the periodic check (Celery beat): every lost job ends, a died validation runs again once
     import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
 
 Job statuses change here and nowhere else, and tasks are queued here and nowhere else (_queue, on
 commit, by name: this module never imports lms_import.tasks, which imports it). Reads that pages
 share (progress, lost, confirmable, the lock's state) are in lms_import.selectors.
+
+Every job ends. A confirmed apply that finds another import writing goes back to queued, waiting for
+it (ImportWaiting: its task retries with back-off); the command line's foreground run is refused
+with F_LOCKED instead. A job whose worker died is found lost — by the sweep, by its own task
+delivered again, or by the next import taking its stale lock over — and fails with code LOST; it
+is never applied again. A validation whose worker died runs once more, then it is lost too.
 
 One pass over the file does read → check → plan → apply in batches (lms_import.importer).
 """
@@ -28,7 +36,7 @@ import celery
 from django.conf import settings
 from django.core.files import File
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -36,17 +44,21 @@ from core.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
 from courses.models import Course
 
 from .importer.lock import (
+    APPLY_LOST,
+    LOST,
     LockHeld,
     LockLost,
     lock_acquire,
     lock_fence,
     lock_heartbeat,
+    lock_hold,
     lock_release,
+    lock_release_job,
     lock_unlock,
-    stale_before,
 )
 from .importer.run import LocalSink, PassResult, StagingSink, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
+from .selectors import jobs_lost, jobs_stalled, validation_stalled
 
 log = logging.getLogger(__name__)
 Status = ImportJob.Status
@@ -55,10 +67,33 @@ Progress = Callable[[int, int], None]
 # The Celery task names (lms_import/tasks.py registers its tasks under them).
 VALIDATE_TASK = "lms_import.validate_import_job"
 APPLY_TASK = "lms_import.apply_import_job"
+SWEEP_TASK = "lms_import.sweep_import_jobs"  # settings.CELERY_BEAT_SCHEDULE runs it every IMPORT_SWEEP_SECONDS
+
+# A validation is started at most this often: one whose worker died runs once more, then it is lost (a file that
+# kills its worker, by memory say, must not do so forever).
+VALIDATION_ATTEMPTS = 2
+VALIDATION_LOST = (
+    "The worker checking this file stopped twice (its process died, was killed or hung: no heartbeat for longer "
+    "than the lease of {lease} s). Nothing was imported. Upload the file again; if it happens again, tell the "
+    "site's operators (a worker may run out of memory on this file)."
+)
+WAITING = "Waiting for import #{job} to finish: imports write one at a time. This one starts by itself then."
+
+# Who found a job lost (the audit event's details, the log).
+BY_SWEEP = "the periodic check"
+BY_REDELIVERY = "its task, delivered again"
 
 
 class ImportRefused(Exception):
     """The job cannot run in its current state (a usage error, not a problem of the file)."""
+
+
+class ImportWaiting(Exception):
+    """Another import holds the lock: the confirmed job is queued again, waiting for it (its task retries later)."""
+
+    def __init__(self, job: ImportJob, holder_id: int | None):
+        self.job, self.holder_id = job, holder_id
+        super().__init__(f"Job #{job.pk}: " + WAITING.format(job=holder_id or "?"))
 
 
 class _Blocked(Exception):
@@ -245,21 +280,26 @@ def _record_file_problem(job: ImportJob, finding: Finding) -> None:
         setattr(job, f"created_{name}", 0)
 
 
-def _validation_died() -> Q:
-    """A validation whose worker has been silent for a lease: it wrote nothing, so it may be run again or cancelled."""
-    return Q(status=Status.VALIDATING, heartbeat_at__lt=stale_before())
-
-
 # -- validate: the dry run -------------------------------------------------------------------------
 def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) -> ImportJob:
-    """Check the whole file and plan it without writing anything but the job and its error report."""
-    # A validation whose worker died (silent for a lease) is run again by its redelivered task: it writes nothing.
-    died = _validation_died()
-    claimed = ImportJob.objects.filter(Q(status=Status.UPLOADED) | died, pk=job.pk).update(
-        status=Status.VALIDATING, validate_started_at=Now(), heartbeat_at=Now()
+    """Check the whole file and plan it without writing anything but the job and its error report.
+
+    A validation whose worker died (silent for a lease) writes nothing, so its task delivered again runs it once
+    more; after VALIDATION_ATTEMPTS starts, that task finds it lost instead.
+    """
+    again = validation_stalled() & Q(validate_attempts__lt=VALIDATION_ATTEMPTS)
+    claimed = ImportJob.objects.filter(Q(status=Status.UPLOADED) | again, pk=job.pk).update(
+        status=Status.VALIDATING,
+        validate_started_at=Now(),
+        heartbeat_at=Now(),
+        validate_attempts=F("validate_attempts") + 1,
     )
     if not claimed:
-        raise ImportRefused(f"Job #{job.pk} is {job.status}; only an uploaded job can be validated.")
+        current = ImportJob.objects.get(pk=job.pk)
+        if current.status == Status.VALIDATING and import_job_mark_lost(job=current, found_by=BY_REDELIVERY):
+            job.refresh_from_db()
+            return job
+        raise ImportRefused(f"Job #{job.pk} is {current.status}; only an uploaded job can be validated.")
     job.refresh_from_db()
     with Pulse(job.pk, on_progress=on_progress) as pulse:
         try:
@@ -284,13 +324,20 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
 def import_job_apply(
     *, job: ImportJob, on_progress: Progress | None = None, from_statuses=(Status.QUEUED,)
 ) -> ImportJob:
-    """Take the lock, check and write the file in one transaction, fence, commit; or leave nothing behind."""
+    """Take the lock, check and write the file in one transaction, fence, commit; or leave nothing behind.
+
+    A queued (confirmed) job that finds the lock live goes back to queued and raises ImportWaiting: its task
+    tries again later. A job applied straight from uploaded (the command line's foreground run) fails with
+    F_LOCKED and raises LockHeld. A job found importing whose worker is gone (its task delivered again) is
+    marked lost and returned; it is never applied again.
+    """
     claimed = ImportJob.objects.filter(pk=job.pk, status__in=from_statuses, dry_run=False).update(
         status=Status.IMPORTING,
         apply_started_at=Now(),
         heartbeat_at=Now(),
         failure_code="",
         failure_message="",
+        waiting_for=None,
         progress_done=0,  # the apply's own progress, not the validation's
     )
     if not claimed:
@@ -298,11 +345,16 @@ def import_job_apply(
         current = ImportJob.objects.get(pk=job.pk)
         if current.dry_run:
             raise ImportRefused(f"Job #{job.pk} is a dry run; it is validated, never applied.")
+        if current.status == Status.IMPORTING and import_job_mark_lost(job=current, found_by=BY_REDELIVERY):
+            job.refresh_from_db()
+            return job
         raise ImportRefused(f"Job #{job.pk} is {current.status}; it cannot be applied now.")
     job.refresh_from_db()
     try:
         token = lock_acquire(job=job)
     except LockHeld as held:
+        if Status.UPLOADED not in from_statuses:
+            raise _wait_for_turn(job, held) from held
         job.status, job.failure_code, job.failure_message = Status.FAILED, F_LOCKED, str(held)
         job.errors, job.error_count = [Finding(F_LOCKED, str(held)).as_dict()], 1
         job.apply_finished_at = timezone.now()
@@ -386,6 +438,16 @@ def import_job_apply(
     return job
 
 
+def _wait_for_turn(job: ImportJob, held: LockHeld) -> ImportWaiting:
+    """Back to queued, waiting for the import that holds the lock (the page says which)."""
+    holder_id = held.state.job.pk if held.state.job else None
+    ImportJob.objects.filter(pk=job.pk, status=Status.IMPORTING).update(
+        status=Status.QUEUED, waiting_for_id=holder_id, apply_started_at=None
+    )
+    job.refresh_from_db()
+    return ImportWaiting(job, holder_id)
+
+
 def _apply_failed(job: ImportJob, code: str, message: str) -> None:
     """After a rollback: record why, without overwriting an unlock's verdict."""
     ImportJob.objects.filter(pk=job.pk).exclude(status=Status.FAILED).update(
@@ -437,12 +499,79 @@ def import_job_confirm(*, job: ImportJob, user, acknowledge_auto_complete: bool 
 
 def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
     """The admin's "Cancel": for a job not yet confirmed, or a validation whose worker went silent for a lease."""
-    cancellable = Q(status__in=[Status.UPLOADED, Status.VALIDATED]) | _validation_died()
+    cancellable = Q(status__in=[Status.UPLOADED, Status.VALIDATED]) | validation_stalled()
     if not ImportJob.objects.filter(cancellable, pk=job.pk).update(status=Status.CANCELLED):
         raise ImportRefused(f"Job #{job.pk} can no longer be cancelled.")
     AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
     job.refresh_from_db()
     return job
+
+
+# -- jobs whose worker is gone -------------------------------------------------------------------------
+def import_job_mark_lost(*, job: ImportJob, found_by: str) -> bool:
+    """End a job whose worker is gone; whether this call ended it (so exactly one caller does).
+
+    Lost are an importing job of selectors.jobs_lost (its lock stale, or no lock and silent for a lease), and a
+    validation silent for a lease that has had its VALIDATION_ATTEMPTS. The job fails with code LOST and a
+    message saying what to do; the lock is released only if this job still holds it; an AuditEvent "lost" says
+    who found it. Decided under the lock row, so an apply committing right now (its fence holds that row) either
+    commits first, and is then no longer importing, or finds its lock gone and cannot commit.
+    """
+    lease = settings.IMPORT_LOCK_LEASE_SECONDS
+    with transaction.atomic():
+        lock_hold()
+        if jobs_lost().filter(pk=job.pk).exists():
+            stage, message, finished = "apply", APPLY_LOST.format(lease=lease, how=""), "apply_finished_at"
+        elif jobs_stalled().filter(pk=job.pk, validate_attempts__gte=VALIDATION_ATTEMPTS).exists():
+            stage, message, finished = "validation", VALIDATION_LOST.format(lease=lease), "validate_finished_at"
+        else:
+            return False
+        released = lock_release_job(job_id=job.pk)
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=Status.FAILED, failure_code=LOST, failure_message=message, **{finished: Now()}
+        )
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.LOST,
+            job=job,
+            details={"stage": stage, "found_by": found_by, "lock_released": released, "requeued": False},
+        )
+    log.warning("import job %s is lost (%s; found by %s): marked failed", job.pk, stage, found_by)
+    job.refresh_from_db()
+    return True
+
+
+def import_job_validate_again(*, job: ImportJob, found_by: str = BY_SWEEP) -> bool:
+    """A validation whose worker died, with an attempt left: back to uploaded and queued (on commit); whether it was."""
+    with transaction.atomic():
+        again = jobs_stalled().filter(pk=job.pk, validate_attempts__lt=VALIDATION_ATTEMPTS)
+        if not again.update(status=Status.UPLOADED):
+            return False
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.LOST,
+            job=job,
+            details={"stage": "validation", "found_by": found_by, "lock_released": False, "requeued": True},
+        )
+        _queue(VALIDATE_TASK, job.pk)
+    log.warning("the validation of import job %s was lost (found by %s): queued again", job.pk, found_by)
+    job.refresh_from_db()
+    return True
+
+
+def import_jobs_sweep() -> dict[str, list[int]]:
+    """The periodic check (SWEEP_TASK, every IMPORT_SWEEP_SECONDS): every job whose worker is gone ends.
+
+    Lost applies fail (LOST) and free the lock; died validations run once more, then fail (LOST).
+    Returns the ids of the jobs it ended and of those it queued again.
+    """
+    lost = [job.pk for job in jobs_lost() if import_job_mark_lost(job=job, found_by=BY_SWEEP)]
+    requeued = []
+    for job in jobs_stalled():
+        if job.validate_attempts < VALIDATION_ATTEMPTS:
+            if import_job_validate_again(job=job):
+                requeued.append(job.pk)
+        elif import_job_mark_lost(job=job, found_by=BY_SWEEP):
+            lost.append(job.pk)
+    return {"lost": lost, "requeued": requeued}
 
 
 # -- the lock ------------------------------------------------------------------------------------------

@@ -133,6 +133,11 @@ IMPORT_PRODUCER_PROCESS = env.bool("IMPORT_PRODUCER_PROCESS", default=True)
 IMPORT_REFERENCE_RULES = env.bool("IMPORT_REFERENCE_RULES", default=False)
 IMPORT_LOCK_LEASE_SECONDS = env.int("IMPORT_LOCK_LEASE_SECONDS", default=120)
 IMPORT_HEARTBEAT_SECONDS = env.int("IMPORT_HEARTBEAT_SECONDS", default=5)
+# The periodic check (Celery beat) that ends jobs whose worker is gone: a few heartbeats apart.
+IMPORT_SWEEP_SECONDS = env.int("IMPORT_SWEEP_SECONDS", default=15)
+# A confirmed import that finds another one writing tries again after a heartbeat, then twice as long each time,
+# up to this (kept under the broker's visibility timeout below: a task waiting longer would be delivered twice).
+IMPORT_LOCK_RETRY_SECONDS = env.int("IMPORT_LOCK_RETRY_SECONDS", default=30)
 # Upload fields beyond this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -153,7 +158,17 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _visibility_timeout,
+        # Kombu's Redis transport hands back the unacknowledged tasks of a dead worker in a sweep every
+        # unacked_restore_interval seconds (default 10) that scans Redis only every unacked_restore_throttle-th time
+        # (default 10): about 100 s, whatever the timeout. Scan every time, a fifth of the timeout apart (1–10 s),
+        # so that a task comes back within about the timeout.
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 5)),
+        "unacked_restore_throttle": 1,
+    }
+    IMPORT_LOCK_RETRY_SECONDS = max(1, min(IMPORT_LOCK_RETRY_SECONDS, _visibility_timeout // 2))
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered; the job state makes it idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -161,6 +176,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery beat (the Procfile's `beat`, `celery -A lms_import beat` in production: one per site) sends the sweep;
+# a sweep no worker took before the next one is dropped, so none pile up while workers are down.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-import-jobs": {
+        "task": "lms_import.sweep_import_jobs",
+        "schedule": IMPORT_SWEEP_SECONDS,
+        "options": {"expires": IMPORT_SWEEP_SECONDS},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+try:
+    Path(CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only checkout: beat says so itself, the web and workers need no schedule
+    pass
 
 LOGGING = {
     "version": 1,

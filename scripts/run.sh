@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The product on one machine: migrate, demo data, then web + Celery worker under honcho.
+# The product on one machine: migrate, demo data, then web + Celery worker + Celery beat under honcho.
 # Embedded default: SQLite file and a filesystem broker under ./var (no servers needed).
 # Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis) to run on those instead.
 set -euo pipefail

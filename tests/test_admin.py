@@ -109,6 +109,21 @@ def test_jobs_lock_and_audit_log_are_read_only(app, model, records, root, client
     assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
+def test_the_admin_offers_no_way_to_apply_or_change_a_job(records, root, client):
+    """Jobs change only through lms_import.services; the admin shows them and links to their page."""
+    dry = ImportJob.objects.create(original_filename="dry.csv", status="validated", dry_run=True, rows_valid=1)
+    change = reverse("admin:lms_import_importjob_change", args=[dry.pk])
+
+    listing = client.get(reverse("admin:lms_import_importjob_changelist"))
+    page = client.get(change).content.decode()
+
+    assert listing.context["action_form"] is None  # no bulk actions at all
+    assert 'name="_save"' not in page and 'name="_continue"' not in page and "Revert import" not in page
+    assert f'href="/import/jobs/{dry.pk}/"' in page
+    assert client.post(change, {"status": "queued", "dry_run": ""}).status_code == 403
+    assert ImportJob.objects.get(pk=dry.pk).status == "validated"
+
+
 def test_course_list_counts_required_steps_and_enrollments(records, root, client):
     CourseObject.objects.create(course=Course.objects.get(external_course_id="CARD101"), title="Quiz", required=False)
 

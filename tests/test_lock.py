@@ -75,7 +75,9 @@ def test_a_stale_lock_is_taken_over_and_the_lost_job_marked_failed(running_job, 
 
     assert code == 0 and json.loads(out)["status"] == "succeeded"
     running_job.refresh_from_db()
-    assert running_job.status == "failed" and running_job.failure_code == "LOCK_STALE"
+    assert running_job.status == "failed" and running_job.failure_code == "LOST"
+    assert f"a later import, #{json.loads(out)['job']}, took its lock over" in running_job.failure_message
+    assert "Nothing of it was committed; upload the file again" in running_job.failure_message
     takeover = AuditEvent.objects.get(action="takeover")
     assert takeover.job == running_job and takeover.details["taken_by_job"] == json.loads(out)["job"]
     assert not lock_state().held
@@ -179,7 +181,7 @@ def test_kill_9_leaves_no_partial_data_and_a_lock_the_next_import_takes_over(big
 
     assert code == 0, out
     job.refresh_from_db()
-    assert job.status == "failed" and job.failure_code == "LOCK_STALE"
+    assert job.status == "failed" and job.failure_code == "LOST"
     assert Enrollment.objects.count() == 1
     assert not producers_of_this_database()  # the killed import's producer saw its pipe close and ended
 

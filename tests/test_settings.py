@@ -21,6 +21,10 @@ VARIABLES = (
     "IMPORT_LOCK_LEASE_SECONDS",
     "IMPORT_PRODUCER_PROCESS",
     "LMS_MEDIA_ROOT",
+    "IMPORT_HEARTBEAT_SECONDS",
+    "IMPORT_SWEEP_SECONDS",
+    "IMPORT_LOCK_RETRY_SECONDS",
+    "CELERY_BEAT_SCHEDULE_FILENAME",
 )
 
 
@@ -94,7 +98,12 @@ def test_postgresql_and_redis(load_settings):
     assert (database["USER"], database["PASSWORD"]) == ("lms", "s@cret")
     assert database["OPTIONS"] == {"sslmode": "require"}
     assert database["CONN_MAX_AGE"] == 60 and database["TEST"] == {"NAME": "test_lms_ci"}
-    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"visibility_timeout": 7200}
+    # A dead worker's task comes back within about the timeout: Kombu scans for it every 10 s, every time.
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {
+        "visibility_timeout": 7200,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     assert settings.IMPORT_LOCK_LEASE_SECONDS == 120  # not on SQLite
     assert settings.IMPORT_PRODUCER_PROCESS is False
 
@@ -111,3 +120,24 @@ def test_a_secret_key_starting_with_a_dollar_is_taken_as_it_is(load_settings):
     assert load_settings(DJANGO_SECRET_KEY="$k3y-from-get_random_secret_key").SECRET_KEY == (
         "$k3y-from-get_random_secret_key"
     )
+
+
+def test_a_short_visibility_timeout_is_swept_for_often_and_bounds_the_lock_retry(load_settings):
+    settings = load_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0", CELERY_VISIBILITY_TIMEOUT="6")
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert (options["unacked_restore_interval"], options["unacked_restore_throttle"]) == (1, 1)
+    # A waiting import's next try (a countdown the worker holds unacknowledged) must come before the timeout.
+    assert settings.IMPORT_LOCK_RETRY_SECONDS == 3
+
+
+def test_beat_sweeps_every_few_heartbeats_with_its_schedule_under_var(load_settings, tmp_path):
+    settings = load_settings()
+    assert settings.CELERY_BEAT_SCHEDULE == {
+        "sweep-import-jobs": {
+            "task": "lms_import.sweep_import_jobs",
+            "schedule": 15,
+            "options": {"expires": 15},
+        }
+    }
+    assert settings.CELERY_BEAT_SCHEDULE_FILENAME == str(tmp_path / "var" / "celerybeat-schedule")
+    assert load_settings(IMPORT_SWEEP_SECONDS="5").CELERY_BEAT_SCHEDULE["sweep-import-jobs"]["schedule"] == 5

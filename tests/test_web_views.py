@@ -258,6 +258,7 @@ def test_the_error_report_is_a_permission_checked_attachment(staff, course):
 
 def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, settings):
     settings.IMPORT_LOCK_LEASE_SECONDS = 30
+    settings.IMPORT_SWEEP_SECONDS = 15
     job = make_job(staff, course, status="importing", progress_done=20000, progress_total=20000)  # validated
     hold_lock(job, heartbeat_age=timedelta(minutes=10), progress=(5000, 20000))  # the apply's, on the lock row
 
@@ -266,6 +267,7 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
 
     assert "This import is lost." in html and "Ask a site admin to unlock the importer" in html
     assert "stopped sending heartbeats 600 s ago (the lease is 30 s)" in html
+    assert "A periodic check marks it failed within 15 s and frees the importer" in html
     assert '<progress id="progress-bar" max="20000" value="5000"' in html
     assert progress | {"heartbeat_age": None} == {
         "job": job.pk,
@@ -278,6 +280,7 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
         "total": 20000,
         "percent": 25,
         "heartbeat_age": None,
+        "waiting_for": None,
     }
 
 
@@ -376,7 +379,22 @@ def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
         "total": 800,
         "percent": 0,
         "heartbeat_age": None,
+        "waiting_for": None,
     }
+
+
+def test_a_queued_job_waiting_for_the_lock_says_for_which_import(staff, course):
+    running = make_job(staff, course, status="importing")
+    hold_lock(running, heartbeat_age=timedelta(seconds=0))
+    job = make_job(staff, course, status="queued", waiting_for=running)
+
+    html = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
+    progress = client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()
+
+    assert f"Waiting for import #{running.pk} to finish…" in html
+    assert f'this one waits for <a href="/import/jobs/{running.pk}/">import #{running.pk}</a>' in html
+    assert f'data-waiting-for="{running.pk}"' in html  # progress.js reloads the page when it changes
+    assert (progress["status"], progress["waiting_for"], progress["lost"]) == ("queued", running.pk, False)
 
 
 def test_the_site_header_links_to_what_the_user_may_open(staff, course):

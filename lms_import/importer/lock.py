@@ -12,12 +12,21 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Value
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 
 from lms_import.models import AuditEvent, ImportJob, ImportLock
 
 SCOPE = ImportLock.SCOPE_COURSE_RECORDS
+
+# The failure code of a job whose worker went silent for a lease, however it was found (the periodic check, its
+# own task delivered again, or a later import taking its lock over).
+LOST = "LOST"
+APPLY_LOST = (
+    "The worker importing this file stopped (its process died, was killed or hung: no heartbeat for longer than the "
+    "lease of {lease} s){how}. Nothing of it was committed; upload the file again to import it."
+)
+TAKEN_OVER = "; a later import, #{job}, took its lock over"
 
 
 class LockHeld(Exception):
@@ -68,6 +77,14 @@ def stale_before():
     return ExpressionWrapper(Now() - Value(_lease()), output_field=DateTimeField())
 
 
+def silent(field: str = "heartbeat_at") -> Q:
+    """Silent for a lease: the heartbeat in `field` is older than the lease, or was never written.
+
+    The one definition: a stale lock (ImportLock), a lost apply, a validation whose worker died (ImportJob).
+    """
+    return Q(**{f"{field}__lt": stale_before()}) | Q(**{f"{field}__isnull": True})
+
+
 def _db_now() -> datetime:
     return ImportLock.objects.annotate(now=Now()).values_list("now", flat=True).first()
 
@@ -80,7 +97,7 @@ def _ensure(scope: str) -> None:
 def lock_state(*, scope: str = SCOPE) -> LockState:
     _ensure(scope)
     lock = ImportLock.objects.select_related("job__created_by", "holder").get(scope=scope)
-    stale = bool(lock.token) and ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=stale_before()).exists()
+    stale = bool(lock.token) and ImportLock.objects.filter(silent(), pk=lock.pk).exists()
     holder = lock.holder.get_username() if lock.holder else ("the command line" if lock.token else "")
     return LockState(
         held=bool(lock.token),
@@ -103,16 +120,17 @@ def lock_acquire(*, job: ImportJob, scope: str = SCOPE) -> str:
     with transaction.atomic():
         lock = ImportLock.objects.select_for_update().get(scope=scope)
         if lock.token:
-            stale = ImportLock.objects.filter(pk=lock.pk, heartbeat_at__lt=stale_before()).exists()
+            stale = ImportLock.objects.filter(silent(), pk=lock.pk).exists()
             if not stale:
                 raise LockHeld(lock_state(scope=scope))
             lost = lock.job
             if lost is not None:
                 ImportJob.objects.filter(pk=lost.pk, status=ImportJob.Status.IMPORTING).update(
                     status=ImportJob.Status.FAILED,
-                    failure_code="LOCK_STALE",
-                    failure_message="The import stopped sending heartbeats (its process died or hung); its lock "
-                    "was taken over by a later import. Nothing of it was committed.",
+                    failure_code=LOST,
+                    failure_message=APPLY_LOST.format(
+                        lease=settings.IMPORT_LOCK_LEASE_SECONDS, how=TAKEN_OVER.format(job=job.pk)
+                    ),
                     apply_finished_at=Now(),
                 )
             AuditEvent.objects.create(
@@ -153,6 +171,21 @@ def lock_fence(*, token: str, scope: str = SCOPE) -> None:
 
 def lock_release(*, token: str, scope: str = SCOPE) -> None:
     ImportLock.objects.filter(scope=scope, token=token).update(token="", job=None, holder=None)
+
+
+def lock_hold(*, scope: str = SCOPE) -> ImportLock:
+    """Inside a transaction: hold the lock row until commit, so that nobody takes, releases or fences it meanwhile."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("The lock row is held inside a transaction.")
+    _ensure(scope)
+    return ImportLock.objects.select_for_update().get(scope=scope)
+
+
+def lock_release_job(*, job_id: int, scope: str = SCOPE) -> bool:
+    """Release the lock if (and only if) job_id still holds it; whether it did."""
+    return bool(
+        ImportLock.objects.filter(scope=scope, job_id=job_id).exclude(token="").update(token="", job=None, holder=None)
+    )
 
 
 def lock_unlock(*, user, scope: str = SCOPE, reason: str = "") -> ImportJob | None:

@@ -161,6 +161,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "confirmable": job_confirmable(job=job),
             "needs_ack": job_needs_acknowledgment(job=job),
             "can_cancel": job_cancellable(job=job),
+            "sweep_seconds": settings.IMPORT_SWEEP_SECONDS,
         },
     )
 
@@ -263,5 +264,5 @@ def unlock(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Unlocked. The importer is free.")
         return redirect(reverse("lms_import:unlock"))
     lock = import_lock_state()
-    lost = lock.job is not None and job_is_lost(job=lock.job, lock=lock)
+    lost = lock.job is not None and job_is_lost(job=lock.job)
     return render(request, "lms_import/unlock.html", {"lock": lock, "form": form, "lost": lost, "tab": "unlock"})

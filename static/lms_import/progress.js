@@ -1,5 +1,6 @@
 // The job page's progress bar: poll the job's progress and reload the page when the job moves on
-// (validated, imported, failed) or is found lost. Without JavaScript the page refreshes itself instead.
+// (validated, imported, failed), is found lost, or starts or stops waiting for another import.
+// Without JavaScript the page refreshes itself instead.
 (function () {
   "use strict";
   var box = document.getElementById("job-progress");
@@ -8,6 +9,7 @@
   var status = box.getAttribute("data-status");
   var lost = box.getAttribute("data-lost") === "1";
   var stalled = box.getAttribute("data-stalled") === "1";
+  var waitingFor = box.getAttribute("data-waiting-for") || null;
   var bar = document.getElementById("progress-bar");
   var text = document.getElementById("progress-text");
   var delay = 500;
@@ -26,7 +28,8 @@
         return response.json();
       })
       .then(function (data) {
-        if (data.status !== status || data.lost !== lost || data.stalled !== stalled) {
+        var waiting = data.waiting_for === null ? null : String(data.waiting_for);
+        if (data.status !== status || data.lost !== lost || data.stalled !== stalled || waiting !== waitingFor) {
           window.location.reload();
           return;
         }

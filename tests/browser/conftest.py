@@ -21,6 +21,9 @@ Fixtures
     start_worker    start_worker(concurrency=1, env={...}) -> Worker: more workers, or one with its own
                     environment; every one is stopped at teardown. Worker.kill() is a SIGKILL of its whole
                     process group (a crashed machine); Worker.log() is its output so far.
+    start_beat      start_beat(env={...}) -> Beat: a `celery -A lms_import beat` process (the periodic sweep,
+                    every IMPORT_SWEEP_SECONDS) with its schedule file under the test's tmp dir; stopped at
+                    teardown. Beat.log() is its output so far.
     browser_page    a fresh Playwright page (own context, downloads accepted) in headless /usr/bin/chromium;
                     on a failed test its screenshot is saved under test-artifacts/
     new_page        new_page(**context_options) -> another page in a context of its own: a second user
@@ -81,6 +84,8 @@ SHARED_SETTINGS = {
     "IMPORT_MAX_UPLOAD_BYTES": "IMPORT_MAX_UPLOAD_BYTES",
     "IMPORT_MAX_ROWS": "IMPORT_MAX_ROWS",
     "IMPORT_MAX_STORED_ERRORS": "IMPORT_MAX_STORED_ERRORS",
+    "IMPORT_SWEEP_SECONDS": "IMPORT_SWEEP_SECONDS",
+    "IMPORT_LOCK_RETRY_SECONDS": "IMPORT_LOCK_RETRY_SECONDS",
     "MEDIA_ROOT": "LMS_MEDIA_ROOT",
     "TIME_ZONE": "LMS_TIME_ZONE",
 }
@@ -111,15 +116,12 @@ def live_url(live_server) -> str:
 class Worker:
     """One `celery worker` process group; its output goes to a log file under the test's tmp dir."""
 
+    READY = " ready."
+
     def __init__(self, env: dict, log_path: Path, concurrency: int):
-        self.log_path = log_path
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
+        self._start(
             [
-                str(Path(sys.executable).parent / "celery"),
-                "-A",
-                "lms_import",
                 "worker",
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
@@ -129,6 +131,15 @@ class Worker:
                 "--without-gossip",
                 "--without-heartbeat",
             ],
+            env,
+            log_path,
+        )
+
+    def _start(self, arguments: list[str], env: dict, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "lms_import", *arguments],
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -147,11 +158,11 @@ class Worker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"The Celery worker exited with {self.process.returncode}:\n{self.log()}")
-            if " ready." in self.log():
+                raise RuntimeError(f"The Celery process exited with {self.process.returncode}:\n{self.log()}")
+            if self.READY in self.log():
                 return self
             time.sleep(0.1)
-        raise RuntimeError(f"The Celery worker was not ready after {timeout} s:\n{self.log()}")
+        raise RuntimeError(f"The Celery process was not ready after {timeout} s:\n{self.log()}")
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes at once, as a crashed machine would."""
@@ -174,6 +185,15 @@ class Worker:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             pass
+
+
+class Beat(Worker):
+    """One `celery beat` process: it sends the sweep every IMPORT_SWEEP_SECONDS (settings.CELERY_BEAT_SCHEDULE)."""
+
+    READY = "beat: Starting..."
+
+    def __init__(self, env: dict, log_path: Path, schedule: Path):
+        self._start(["beat", "--loglevel=INFO", f"--schedule={schedule}"], env, log_path)
 
 
 def worker_environment(extra: dict | None = None) -> dict:
@@ -227,6 +247,21 @@ def start_worker(transactional_db, tmp_path):
 @pytest.fixture
 def worker(start_worker) -> Worker:
     return start_worker()
+
+
+@pytest.fixture
+def start_beat(start_worker, tmp_path):
+    """start_beat(env=None) -> a running Beat (with the test's database and broker); stopped at teardown."""
+    started: list[Beat] = []
+
+    def start(env: dict | None = None) -> Beat:
+        beat = Beat(worker_environment(env), tmp_path / f"beat-{len(started) + 1}.log", tmp_path / "beat-schedule")
+        started.append(beat)
+        return beat.wait_ready()
+
+    yield start
+    for beat in started:
+        beat.stop()
 
 
 # -- Chromium ----------------------------------------------------------------------------------------

@@ -153,6 +153,7 @@ def job_summary(job: ImportJob) -> dict:
         "duration_s": round(seconds, 3),
         "error_count": job.error_count,
         "failure": {"code": job.failure_code, "message": job.failure_message} if job.failure_code else None,
+        "waiting_for": job.waiting_for_id if job.status == ImportJob.Status.QUEUED else None,
     }
 
 
