@@ -316,7 +316,7 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
             job.status = Status.VALIDATED
         job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
     job.validate_finished_at = timezone.now()
-    job.save()
+    _save_unless_ended(job, running=Status.VALIDATING)
     return job
 
 
@@ -422,7 +422,7 @@ def import_job_apply(
             except FileProblem as problem:
                 _record_file_problem(job, problem.finding)
                 job.apply_finished_at = timezone.now()
-                job.save()
+                _save_unless_ended(job, running=Status.IMPORTING)
             except LockLost as lost:
                 _apply_failed(job, "LOCK_LOST", str(lost))
             except Exception as exc:
@@ -473,7 +473,18 @@ def _apply_refused(job: ImportJob, code: str, message: str, *, validated: bool) 
     for name in ("enrollments", "credits", "pending", "accounts", "shells"):
         setattr(job, f"created_{name}", 0)
     job.apply_finished_at = timezone.now()
-    job.save()
+    _save_unless_ended(job, running=Status.IMPORTING)
+
+
+def _save_unless_ended(job: ImportJob, *, running: str) -> bool:
+    """Save a pass's outcome on its job, unless someone ended the job meanwhile (an unlock, found lost): their
+    verdict stands, and the job is read back as they left it."""
+    with transaction.atomic():  # the row locked (SQLite: the write lock) from the look to the save
+        if not ImportJob.objects.select_for_update().filter(pk=job.pk, status=running).exists():
+            job.refresh_from_db()
+            return False
+        job.save()
+    return True
 
 
 # -- the admin's decisions ---------------------------------------------------------------------------

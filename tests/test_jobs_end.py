@@ -4,12 +4,14 @@ The database states here are the ones a dead worker leaves; tests/browser/test_j
 workers and runs real Celery beat.
 """
 
+import threading
 from datetime import timedelta
 
 import celery
 import pytest
 from celery.exceptions import Retry
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
 from enrollments.models import Enrollment
@@ -288,3 +290,42 @@ def test_an_apply_task_for_a_dry_run_forged_or_redelivered_is_skipped(alice, cou
 
         assert ImportJob.objects.get(pk=job.pk).status == status
     assert not Enrollment.objects.exists() and not lock_state().held
+
+
+# -- a verdict stands ----------------------------------------------------------------------------------------
+def ended_meanwhile(job: ImportJob):
+    """An on_progress callback that ends the job the way the sweep does, while its pass still runs: from another
+    connection (a thread has its own), outside the apply's transaction."""
+
+    def sweep() -> None:
+        ImportJob.objects.filter(pk=job.pk).update(status="failed", failure_code="LOST", failure_message="gone")
+        connection.close()
+
+    def end(done: int, total: int) -> None:
+        if done:
+            thread = threading.Thread(target=sweep)
+            thread.start()
+            thread.join()
+
+    return end
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_validation_ended_while_it_ran_keeps_that_verdict(alice, course, learner, write_csv):
+    job = import_job_create(user=alice, importer="course", course=course, path=write_csv(ROWS))
+
+    job = import_job_validate(job=job, on_progress=ended_meanwhile(job))
+
+    assert (job.status, job.failure_code) == ("failed", "LOST")
+    assert ImportJob.objects.get(pk=job.pk).failure_code == "LOST"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_apply_with_row_errors_ended_while_it_ran_keeps_that_verdict(alice, course, learner, write_csv):
+    bad = [["L-1", "", "", "", "2026-09-01", "maybe", "", "", ""]]
+    job = import_job_create(user=alice, importer="course", course=course, path=write_csv(ROWS + bad))
+
+    job = import_job_apply(job=job, from_statuses=("uploaded",), on_progress=ended_meanwhile(job))
+
+    assert (job.status, job.failure_code) == ("failed", "LOST")
+    assert ImportJob.objects.get(pk=job.pk).status == "failed" and not Enrollment.objects.exists()
