@@ -73,6 +73,9 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True, help_text="The first errors; all are in the error report.")
     error_count = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to=report_path, blank=True, max_length=255)
+    files_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the stored upload and error report were deleted (IMPORT_RETENTION_DAYS)."
+    )
 
     # The validation's progress; an apply's live figures are on the lock row (lms_import.selectors.job_progress).
     progress_done = models.PositiveIntegerField(default=0)

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, closing
+from datetime import timedelta
 from pathlib import Path
 
 import celery
@@ -67,6 +68,7 @@ Progress = Callable[[int, int], None]
 # The Celery task names (lms_import/tasks.py registers its tasks under them).
 VALIDATE_TASK = "lms_import.validate_import_job"
 APPLY_TASK = "lms_import.apply_import_job"
+PURGE_TASK = "lms_import.purge_import_files"  # settings.CELERY_BEAT_SCHEDULE runs it daily
 SWEEP_TASK = "lms_import.sweep_import_jobs"  # settings.CELERY_BEAT_SCHEDULE runs it every IMPORT_SWEEP_SECONDS
 
 # A validation is started at most this often: one whose worker died runs once more, then it is lost (a file that
@@ -245,8 +247,9 @@ class Pulse:
             close_old_connections()
 
 
-def _record(job: ImportJob, result: PassResult, *, written: bool) -> None:
-    """Copy a pass's counts, findings and report onto the job (not saved)."""
+def _record(job: ImportJob, result: PassResult, *, written: bool, reports: list[str]) -> None:
+    """Copy a pass's counts, findings and report onto the job (not saved); the report's stored name goes to
+    `reports` (see _reports_prune)."""
     totals, created = result.totals, result.created
     job.rows_total, job.rows_valid, job.rows_invalid = totals.rows, totals.valid, totals.invalid
     job.rows_skipped = totals.invalid if (written and job.skip_invalid) else 0
@@ -261,10 +264,19 @@ def _record(job: ImportJob, result: PassResult, *, written: bool) -> None:
         if result.report_count:
             with path.open("rb") as f:
                 job.error_report.save("errors.csv", File(f), save=False)
+            reports.append(job.error_report.name)
         else:
             job.error_report = ""
     finally:
         path.unlink(missing_ok=True)
+
+
+def _reports_prune(job: ImportJob, reports: list[str]) -> None:
+    """One error report per job on disk: of the reports a pass found and wrote, delete those the job, as saved,
+    no longer names (the validation's, once the apply wrote its own; the apply's, if it was rolled back)."""
+    named = ImportJob.objects.filter(pk=job.pk).values_list("error_report", flat=True).first()
+    for name in set(reports) - {named, ""}:
+        job.error_report.storage.delete(name)
 
 
 def _record_file_problem(job: ImportJob, finding: Finding) -> None:
@@ -301,6 +313,7 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
             return job
         raise ImportRefused(f"Job #{job.pk} is {current.status}; only an uploaded job can be validated.")
     job.refresh_from_db()
+    reports = [job.error_report.name]
     with Pulse(job.pk, on_progress=on_progress) as pulse:
         try:
             course, source = pass_open(job)
@@ -312,11 +325,12 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
             job.status, job.failure_code = Status.FAILED, "INTERNAL"
             job.failure_message = f"Validation stopped unexpectedly ({type(exc).__name__}); nothing was written."
         else:
-            _record(job, result, written=False)
+            _record(job, result, written=False, reports=reports)
             job.status = Status.VALIDATED
         job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
     job.validate_finished_at = timezone.now()
     _save_unless_ended(job, running=Status.VALIDATING)
+    _reports_prune(job, reports)
     return job
 
 
@@ -350,6 +364,7 @@ def import_job_apply(
             return job
         raise ImportRefused(f"Job #{job.pk} is {current.status}; it cannot be applied now.")
     job.refresh_from_db()
+    reports = [job.error_report.name]
     try:
         token = lock_acquire(job=job)
     except LockHeld as held:
@@ -381,7 +396,7 @@ def import_job_apply(
                             result = pass_run(
                                 job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False)
                             )
-                        _record(job, result, written=True)
+                        _record(job, result, written=True, reports=reports)
                         commit_started = time.perf_counter()
                         if result.stopped:
                             raise _RowErrors()
@@ -435,6 +450,7 @@ def import_job_apply(
                 )
     finally:
         lock_release(token=token)
+        _reports_prune(job, reports)
     return job
 
 
@@ -583,6 +599,31 @@ def import_jobs_sweep() -> dict[str, list[int]]:
         elif import_job_mark_lost(job=job, found_by=BY_SWEEP):
             lost.append(job.pk)
     return {"lost": lost, "requeued": requeued}
+
+
+# -- retention ---------------------------------------------------------------------------------------------
+FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.REVERTED)
+
+
+def import_files_purge(*, days: int | None = None) -> list[int]:
+    """Delete the stored uploads and error reports of jobs finished more than `days` (IMPORT_RETENTION_DAYS) ago.
+
+    The jobs stay, with their counts, first errors and audit trail; files_removed_at says when their files went.
+    Files the command line read in place are not the importer's to delete. Returns the ids of the jobs purged.
+    """
+    days = settings.IMPORT_RETENTION_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    old = ImportJob.objects.filter(status__in=FINISHED, created_at__lt=cutoff, files_removed_at__isnull=True)
+    purged = []
+    for job in old.exclude(file="", error_report=""):
+        for stored in (job.file, job.error_report):
+            if stored:
+                stored.storage.delete(stored.name)
+        ImportJob.objects.filter(pk=job.pk).update(file="", error_report="", files_removed_at=Now())
+        purged.append(job.pk)
+    if purged:
+        log.info("removed the stored files of %s finished import jobs older than %s days", len(purged), days)
+    return purged
 
 
 # -- the lock ------------------------------------------------------------------------------------------

@@ -138,6 +138,11 @@ IMPORT_SWEEP_SECONDS = env.int("IMPORT_SWEEP_SECONDS", default=15)
 # A confirmed import that finds another one writing tries again after a heartbeat, then twice as long each time,
 # up to this (kept under the broker's visibility timeout below: a task waiting longer would be delivered twice).
 IMPORT_LOCK_RETRY_SECONDS = env.int("IMPORT_LOCK_RETRY_SECONDS", default=30)
+# Stored uploads and error reports of finished jobs are deleted after this many days (the jobs stay).
+IMPORT_RETENTION_DAYS = env.int("IMPORT_RETENTION_DAYS", default=90)
+# Uploads and reports hold personal data: readable by the owner and its group only.
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 # Upload fields beyond this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -183,7 +188,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lms_import.sweep_import_jobs",
         "schedule": IMPORT_SWEEP_SECONDS,
         "options": {"expires": IMPORT_SWEEP_SECONDS},
-    }
+    },
+    "purge-import-files": {"task": "lms_import.purge_import_files", "schedule": 24 * 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 try:

@@ -18,11 +18,13 @@ from django.conf import settings
 from .models import ImportJob
 from .services import (
     APPLY_TASK,
+    PURGE_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
     ImportRefused,
     ImportWaiting,
     LockHeld,
+    import_files_purge,
     import_job_apply,
     import_job_validate,
     import_jobs_sweep,
@@ -70,3 +72,8 @@ def apply_import_job(self, job_id: int) -> str:
 @shared_task(name=SWEEP_TASK)
 def sweep_import_jobs() -> dict[str, list[int]]:
     return import_jobs_sweep()
+
+
+@shared_task(name=PURGE_TASK)
+def purge_import_files() -> int:
+    return len(import_files_purge())

@@ -173,9 +173,12 @@ def test_baseline_preview_and_applies_agree(name, tmp_path):
     )
     assert preview["records"] == preview["before"] and refuse["records"] == refuse["before"]
     assert skip["before"] == preview["before"]
-    # Every finding is on the job (none capped) and in the error report.
-    assert preview["job"]["error_count"] == len(preview["findings"]) == len(preview["report"]) - 1
-    assert [row[:2] for row in preview["report"][1:]] == [[str(f[0]), f[1]] for f in preview["findings"]]
+    # Every finding is on the job (none capped) and in the error report: one line per rejected row, its codes.
+    assert preview["job"]["error_count"] == len(preview["findings"])
+    by_line: dict[str, list[str]] = {}
+    for line, code, *_ in preview["findings"]:
+        by_line.setdefault(str(line), []).append(code)
+    assert [(row[-3], row[-2].split("; ")) for row in preview["report"][1:]] == list(by_line.items())
     # Many valid rows among the invalid ones.
     assert preview["job"]["rows_valid"] >= preview["job"]["rows_invalid"]
 

@@ -1,5 +1,7 @@
 """The command-line importer end to end on PostgreSQL: what an operator sees and what the database holds."""
 
+import csv
+import io
 import json
 from decimal import Decimal
 
@@ -119,9 +121,12 @@ def test_skip_invalid_applies_valid_rows_and_reports_every_skipped_row(course, l
     result = json.loads(out)
     assert result["rows"] == {"total": 3, "valid": 1, "invalid": 2, "skipped": 2}
     assert result["created"]["enrollments"] == 1 and result["created"]["credits"] == 1
-    lines = report.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].startswith("line,code,column,value,message,external_user_id")
-    assert [line.split(",")[:2] for line in lines[1:]] == [["3", "E_CREDITS_OVER_MAX"], ["4", "E_LEARNER_ID_MISSING"]]
+    rows = list(csv.reader(io.StringIO(report.read_text(encoding="utf-8-sig"))))
+    assert rows[0] == HEADER + ["_line", "_codes", "_messages"]
+    assert [(row[:9], row[9], row[10]) for row in rows[1:]] == [
+        (["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ancc", "9.00"], "3", "E_CREDITS_OVER_MAX"),
+        (["", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "1.50"], "4", "E_LEARNER_ID_MISSING"),
+    ]
 
 
 def test_reimport_of_the_same_file_is_refused_as_already_enrolled(course, learner, write_csv):

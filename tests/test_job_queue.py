@@ -18,6 +18,7 @@ from enrollments.models import Enrollment
 from lms_import.models import ImportJob
 from lms_import.services import (
     APPLY_TASK,
+    PURGE_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
     ImportRefused,
@@ -60,8 +61,8 @@ def test_every_process_knows_the_tasks_by_name():
     )
 
     assert shell.returncode == 0, shell.stderr
-    assert shell.stdout.splitlines()[-1] == str(sorted([APPLY_TASK, SWEEP_TASK, VALIDATE_TASK]))
-    assert [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()] == [SWEEP_TASK]  # what beat sends
+    assert shell.stdout.splitlines()[-1] == str(sorted([APPLY_TASK, PURGE_TASK, SWEEP_TASK, VALIDATE_TASK]))
+    assert [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()] == [SWEEP_TASK, PURGE_TASK]  # beat sends
 
 
 def test_a_validation_is_sent_only_once_the_job_is_committed(

@@ -137,7 +137,8 @@ def test_beat_sweeps_every_few_heartbeats_with_its_schedule_under_var(load_setti
             "task": "lms_import.sweep_import_jobs",
             "schedule": 15,
             "options": {"expires": 15},
-        }
+        },
+        "purge-import-files": {"task": "lms_import.purge_import_files", "schedule": 86400},
     }
     assert settings.CELERY_BEAT_SCHEDULE_FILENAME == str(tmp_path / "var" / "celerybeat-schedule")
     assert load_settings(IMPORT_SWEEP_SECONDS="5").CELERY_BEAT_SCHEDULE["sweep-import-jobs"]["schedule"] == 5

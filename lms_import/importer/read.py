@@ -15,11 +15,14 @@ from pathlib import Path
 
 import charset_normalizer
 
+from core.csv_safety import csv_unescape
 from core.findings import F_EMPTY, F_ENCODING, F_NOT_CSV, F_TOO_LARGE, W_ENCODING_GUESSED, FileProblem, Finding
 
 CHUNK = 1 << 20
 MAX_FIELD_CHARS = 64 * 1024  # longer, across lines, can only be a quote that never closed
 SNIFF_CHARS = 64 * 1024  # of the header line, to find its delimiter
+# The last columns of an error report (report.py): a file that ends with them is a report come back.
+REPORT_COLUMNS = ("_line", "_codes", "_messages")
 DELIMITERS = (",", ";", "\t")
 
 _MAGIC = (
@@ -226,6 +229,11 @@ class CsvSource:
         if not any(cell.strip() for cell in self.header):
             self.close()
             raise FileProblem(Finding(F_EMPTY, "The first line of the file is blank; it must be the header.", line=1))
+        # An error report come back: its diagnosis columns are not the file's, and its cells lose the apostrophe
+        # the report put before what a spreadsheet would run as a formula.
+        self.is_report = [cell.strip() for cell in self.header[-len(REPORT_COLUMNS) :]] == list(REPORT_COLUMNS)
+        if self.is_report:
+            self.header = [csv_unescape(cell) for cell in self.header[: -len(REPORT_COLUMNS)]]
 
     def _counted(self, file) -> Iterator[str]:
         for text in file:
@@ -245,6 +253,8 @@ class CsvSource:
             try:
                 for fields in rows:
                     start, line = line + 1, reader.line_num
+                    if self.is_report:
+                        fields = self._unreported(fields)
                     if fields and any(fields):  # not a blank line or a row of empty cells (Excel leaves them)
                         batch.append((start, fields))
                         if len(batch) >= size or self.chars - batch_start >= max_chars:
@@ -258,10 +268,17 @@ class CsvSource:
                 # One line with a value longer than the parser takes: read that line again without the limit, so
                 # that the value is reported on its line and column (E_FIELD_TOO_LONG) like any value too long.
                 line = reader.line_num
-                batch.append((line, _long_line_split(self.last_line, self.delimiter)))
+                fields = _long_line_split(self.last_line, self.delimiter)
+                batch.append((line, self._unreported(fields) if self.is_report else fields))
         if batch:
             self._count(batch)
             yield batch
+
+    def _unreported(self, fields: list[str]) -> list[str]:
+        """A row of an error report as the admin first sent it (fixed since, one hopes)."""
+        if len(fields) == len(self.header) + len(REPORT_COLUMNS):
+            fields = fields[: len(self.header)]
+        return [csv_unescape(cell) for cell in fields]
 
     def _count(self, batch: list[tuple[int, list[str]]]) -> None:
         if self.rows_read + len(batch) > self.max_rows:
