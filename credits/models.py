@@ -34,7 +34,15 @@ class CreditAward(TimestampedRecord):
     credit_expiration = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.NATIVE)
     import_job = models.ForeignKey(
-        "lms_import.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_awards"
+        "lms_import.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="credit_awards",
+        # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:

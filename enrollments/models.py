@@ -26,11 +26,22 @@ class LearnerProfile(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="created_profiles",
+        # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        db_constraint=False,
+        db_index=False,
         help_text="Set when an import created this learner's account.",
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["external_user_id"], name="learner_external_user_id_unique")]
+        # Only the profiles that have an external id are in the index: accounts known by e-mail alone add nothing.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_user_id"],
+                condition=models.Q(external_user_id__isnull=False),
+                name="learner_external_user_id_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.external_user_id or str(self.user)
@@ -55,7 +66,15 @@ class Enrollment(TimestampedRecord):
     participant_category = models.CharField(max_length=10, choices=ParticipantCategory.choices, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.NATIVE)
     import_job = models.ForeignKey(
-        "lms_import.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"
+        "lms_import.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="enrollments",
+        # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
@@ -73,7 +92,15 @@ class PendingRecord(TimestampedRecord):
     STATUS_CHOICES = [(STATUS_PENDING, "Waiting for an account"), (STATUS_APPLIED, "Applied")]
 
     import_job = models.ForeignKey(
-        "lms_import.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="pending_records"
+        "lms_import.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pending_records",
+        # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        db_constraint=False,
+        db_index=False,
     )
     line = models.PositiveIntegerField(help_text="Line of the imported file.")
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=STATUS_PENDING)

@@ -329,3 +329,12 @@ def test_an_apply_with_row_errors_ended_while_it_ran_keeps_that_verdict(alice, c
 
     assert (job.status, job.failure_code) == ("failed", "LOST")
     assert ImportJob.objects.get(pk=job.pk).status == "failed" and not Enrollment.objects.exists()
+
+
+def test_jobs_are_never_deleted_so_their_records_always_name_one(alice, course, learner, write_csv):
+    from django.db import DatabaseError, transaction
+
+    job = import_job_create(user=alice, importer="course", course=course, path=write_csv(ROWS))
+    with pytest.raises(DatabaseError, match="cannot be deleted"), transaction.atomic():
+        job.delete()
+    assert ImportJob.objects.filter(pk=job.pk).exists()
