@@ -12,4 +12,4 @@ def email_key(value: str) -> str:
     look-alike never matches someone else's account: the Kelvin sign (U+212A) is not a k, whatever
     str.lower() says. The same on every database: SQLite's LOWER() folds only ASCII letters too.
     """
-    return value.translate(_ASCII_LOWER)
+    return value.lower() if value.isascii() else value.translate(_ASCII_LOWER)  # the same, faster for ASCII

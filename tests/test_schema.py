@@ -80,7 +80,7 @@ VALUES = {
     "external_user_id": "N-77",
     "external_email": "New.Learner@Example.org",
     "first_name": "Zoë",
-    "last_name": "O'Neill",
+    "last_name": "O'Neill \\ Jr.",  # a backslash: COPY's text format must keep it
     "external_course_id": "",
     "title": "",
     "enrollment_start": "2026-03-02",

@@ -6,7 +6,6 @@ unique constraints stay on. Elsewhere (the SQLite of the zero-setup run) the sam
 with executemany. The counting writer of a dry run writes nothing.
 """
 
-import csv
 import functools
 import io
 import pickle
@@ -16,24 +15,20 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.db import connection
-from django.db.models import CharField, TextField
 
 from enrollments.models import LearnerProfile
 
 from .lookups import index_probes
 from .schema import LAYOUTS, ORDER, PROFILE_FIELDS
 
+# NULL in the COPY text the planner writes: a control character, which no written value can hold.
+NULL_TEXT = "\x01"
+_NULL_LITERAL = "E'\\x01'"
+
 
 @functools.cache
 def _model(table: str):
     return apps.get_model(LAYOUTS[table].model)
-
-
-@functools.cache
-def _not_null_text_columns(table: str) -> tuple[str, ...]:
-    fields = {f.column: f for f in _model(table)._meta.concrete_fields}
-    columns = LAYOUTS[table].columns
-    return tuple(c for c in columns if isinstance(fields[c], (CharField, TextField)) and not fields[c].null)
 
 
 def _tables() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -45,6 +40,7 @@ class Writer:
     """Collects one batch of rows per table and writes them on flush()."""
 
     textual = False  # True: takes dates, times and decimals as their text (the planner caches it)
+    null = None  # what the planner gives for NULL
 
     def __init__(self) -> None:
         self.tables = _tables()
@@ -104,6 +100,7 @@ class CopyWriter(Writer):
     """PostgreSQL: COPY per table per batch; ids reserved from the sequences."""
 
     textual = True
+    null = NULL_TEXT
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,21 +126,24 @@ class CopyWriter(Writer):
         return self.sequences[table]
 
     def _write(self, table: str, rows: list[tuple]) -> None:
-        self._copy(table, self._csv(rows))
+        self._copy(table, self._text(rows))
 
     @staticmethod
-    def _csv(rows: list[tuple]) -> str:
-        # Written by the csv module (C): None and "" both become an empty field, which COPY reads as NULL
-        # except in the NOT NULL text columns named in FORCE_NOT_NULL, where it is "".
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        return buffer.getvalue()
+    def _text(rows: list[tuple]) -> str:
+        """COPY's text format: values joined by tabs, NULL_TEXT for NULL, backslashes doubled.
+
+        The planner gives every value as text or as what str() writes as PostgreSQL reads it (ids, True/False),
+        and NULL as NULL_TEXT. No value holds a tab, a line break or a control character: the rows of a file
+        that do are refused (E_CONTROL_CHARACTER), and nothing else the planner writes has any.
+        """
+        if any(None in row for row in rows):
+            raise ValueError("A planned row holds None where the COPY writer takes NULL_TEXT.")
+        text = "\n".join(["\t".join(map(str, row)) for row in rows]) + "\n"
+        return text.replace("\\", "\\\\") if "\\" in text else text
 
     def _copy(self, table: str, text: str) -> None:
         name, columns = self.tables[table]
-        forced = _not_null_text_columns(table)
-        options = f", FORCE_NOT_NULL ({', '.join(forced)})" if forced else ""
-        sql = f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})"
+        sql = f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT text, NULL {_NULL_LITERAL})"
         with connection.cursor() as cursor:
             cursor.cursor.copy_expert(sql, io.StringIO(text))
 
@@ -154,7 +154,7 @@ class CopyWriter(Writer):
                 self._copy(table, payload[table])
                 self.written[table] += payload[f"{table}_rows"]
         if payload.get("profile_fills"):
-            self._fill_from_csv(payload["profile_fills"])
+            self._fill_from_text(payload["profile_fills"])
         self.constraints_check()
 
     @staticmethod
@@ -171,9 +171,9 @@ class CopyWriter(Writer):
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def _fill_profiles(self, rows: list[tuple]) -> None:
-        self._fill_from_csv(self._csv(rows))
+        self._fill_from_text(self._text(rows))
 
-    def _fill_from_csv(self, text: str) -> None:
+    def _fill_from_text(self, text: str) -> None:
         """Existing profiles take the file's values where theirs are blank: COPY to a scratch table, one UPDATE.
 
         The scratch table is the connection's own (TEMPORARY) and emptied per batch. The UPDATE probes by user_id:
@@ -188,7 +188,7 @@ class CopyWriter(Writer):
             columns = ", ".join(f"{f} text NOT NULL" for f in PROFILE_FIELDS)
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} ({columns}, user_id bigint NOT NULL)")
             cursor.execute(f"TRUNCATE {scratch}")
-            copy = f"COPY {scratch} ({fields}, user_id) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({fields}))"
+            copy = f"COPY {scratch} ({fields}, user_id) FROM STDIN WITH (FORMAT text, NULL {_NULL_LITERAL})"
             cursor.cursor.copy_expert(copy, io.StringIO(text))
             cursor.execute(f"ANALYZE {scratch}")  # its size, so that the fills drive the join
             with index_probes(cursor):
@@ -203,11 +203,11 @@ class SerializingWriter(CopyWriter):
         self.payload: dict = {}
 
     def _write(self, table: str, rows: list[tuple]) -> None:
-        self.payload[table] = self._csv(rows)
+        self.payload[table] = self._text(rows)
         self.payload[f"{table}_rows"] = len(rows)
 
     def _fill_profiles(self, rows: list[tuple]) -> None:
-        self.payload["profile_fills"] = self._csv(rows)
+        self.payload["profile_fills"] = self._text(rows)
 
     def take(self) -> dict:
         self.flush()

@@ -34,6 +34,7 @@ class Writer(Protocol):
     """Where planned rows go (apply.py): per table, tuples in the order of schema.LAYOUTS[table].columns."""
 
     textual: bool  # True: takes dates, times and decimals as their text (the planner caches it)
+    null: object  # what NULL is given as (None, or the COPY writer's marker)
 
     def add(self, table: str, values: tuple) -> None: ...
 
@@ -79,6 +80,7 @@ class Planner:
         # COPY writers take text: dates, times and decimals repeat a great deal in a file, so their text is
         # made once and reused (str() of a datetime costs more than the rest of its row's formatting).
         self.textual = writer.textual
+        self.null = writer.null
         self._texts: dict = {}
         self.stamp = self._text(now)
         # Order in the file -> id in the database, for records later rows refer to.
@@ -91,7 +93,9 @@ class Planner:
 
     def _text(self, value):
         # Only moments, days and decimals: True == 1 == Decimal("1.00") as dict keys, so flags stay as they are.
-        if value is None or not self.textual or type(value) in (str, bool):
+        if value is None:
+            return self.null
+        if not self.textual or type(value) in (str, bool):
             return value
         text = self._texts.get(value)
         if text is None:
@@ -158,15 +162,13 @@ class Planner:
         # Unusable passwords, never hashed: one urandom call per batch instead of one per account.
         noise = os.urandom(20 * len(firsts)).hex()
         randomness = (noise[i : i + 40] for i in range(0, len(noise), 40))
-        user_values, profile_values = USER.values, PROFILE.values
+        user_values, profile_values, null, add = USER.values, PROFILE.values, self.null, self.writer.add
         for row, username in zip(firsts, usernames, strict=True):
             user_id = self.user_ids[row.new_learner]
             password = UNUSABLE_PASSWORD_PREFIX + next(randomness)
-            self.writer.add(
-                "user", (user_id, password, None, False, username, *user_values(row), False, True, self.stamp)
-            )
+            add("user", (user_id, password, null, False, username, *user_values(row), False, True, self.stamp))
             external_id, *profile = profile_values(row)
-            self.writer.add("profile", (user_id, external_id or None, *profile, self.job_id))
+            add("profile", (user_id, external_id or null, *profile, self.job_id))
             created.append(user_id)
         self.created.accounts += len(created)
         return created
@@ -223,7 +225,7 @@ class Planner:
             user_id = row.learner.user_id if row.learner else self.user_ids[row.new_learner]
             action, profile = row.profile_write
             if action == "create":
-                self.writer.add("profile", (user_id, None, *profile, None))
+                self.writer.add("profile", (user_id, self.null, *profile, self.null))
             else:
                 fills[user_id] = profile
         for user_id, profile in fills.items():
@@ -240,22 +242,12 @@ class Planner:
     def _pending(self, row: Row) -> None:
         course = row.course
         course_id = course.id if course.id is not None else self.shell_ids[course.shell_ordinal]
-        type_id = self.credit_types.get(row.credit_type) if row.credit_type else None
+        type_id = self.credit_types.get(row.credit_type) if row.credit_type else self.null
+        text, null, stamp = self._text, self.null, self.stamp
         self.writer.add(
             "pending",
-            (
-                self.job_id,
-                row.line,
-                "pending",
-                course_id,
-                type_id,
-                *PENDING.values(row),
-                self.source,
-                None,
-                None,
-                self.now,
-                self.now,
-            ),
+            (self.job_id, row.line, "pending", course_id, type_id, *map(text, PENDING.values(row)), self.source)
+            + (null, null, stamp, stamp),
         )
         self.created.pending += 1
 
