@@ -10,6 +10,7 @@ import functools
 import io
 import pickle
 import tempfile
+from itertools import chain
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -136,7 +137,7 @@ class CopyWriter(Writer):
         and NULL as NULL_TEXT. No value holds a tab, a line break or a control character: the rows of a file
         that do are refused (E_CONTROL_CHARACTER), and nothing else the planner writes has any.
         """
-        if any(None in row for row in rows):
+        if None in chain.from_iterable(rows):
             raise ValueError("A planned row holds None where the COPY writer takes NULL_TEXT.")
         text = "\n".join(["\t".join(map(str, row)) for row in rows]) + "\n"
         return text.replace("\\", "\\\\") if "\\" in text else text
