@@ -10,9 +10,9 @@ import functools
 import io
 import pickle
 import tempfile
-from itertools import chain
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 
 from django.apps import apps
 from django.db import connection
