@@ -1,9 +1,11 @@
-"""Hardening (issue 10, web): security headers, URLs with control characters, private downloads.
+"""Hardening (issue 10, web): security headers, URLs with control characters, private downloads, unexpected
+errors.
 
 The URL fuzz test and the authorization matrix are in test_urls.py, login throttling in test_login_throttling.py;
 secrets and the HTTPS settings in test_settings.py and test_deploy.py; demo data in test_demo_data.py.
 """
 
+import logging
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,14 +14,22 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
+from django.db import DataError
 from django.test import Client
 
+import lms_import.services
 from enrollments.services import enrollment_create
 from lms_import.middleware import has_control_character
 from lms_import.models import ImportJob
+from lms_import.services import import_job_apply, import_job_create, import_job_validate
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
+PASSWORD = "a-Correct-horse-9"
+# What the database says about a failed write: names a column, a constraint, the learner's data.
+DATABASE_TEXT = (
+    'duplicate key value violates unique constraint "enrollments_uniq"\nDETAIL: Key (email)=(maria@example.org)'
+)
 
 
 @pytest.fixture
@@ -147,3 +157,44 @@ def test_admin_exports_are_not_cached(root, course, learner):
     response = client.post(url, export_data(client, url, export_items=[enrollment.pk]))
     assert response["Content-Disposition"].startswith("attachment")
     assert_no_store(response)
+
+
+# -- unexpected errors: a reference for staff, the database's text for the log ----------------------------------
+@pytest.fixture
+def failing_pass(monkeypatch):
+    def fail(job):
+        raise DataError(DATABASE_TEXT)
+
+    monkeypatch.setattr(lms_import.services, "pass_open", fail)
+
+
+def uploaded_job(staff, course, write_csv) -> ImportJob:
+    path = write_csv([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "1.50"]])
+    return import_job_create(user=staff, importer="course", course=course, path=path, filename="records.csv")
+
+
+@pytest.mark.django_db(transaction=True)  # the apply takes the lock outside any transaction
+@pytest.mark.parametrize("stage", ["validate", "apply"])
+def test_an_internal_failure_shows_a_reference_and_logs_the_database_text(
+    stage, staff, course, write_csv, failing_pass, caplog
+):
+    job = uploaded_job(staff, course, write_csv)
+
+    with caplog.at_level(logging.ERROR, logger="lms_import"):
+        if stage == "validate":
+            import_job_validate(job=job)
+        else:
+            import_job_apply(job=job, from_statuses=(ImportJob.Status.UPLOADED,))
+
+    job.refresh_from_db()
+    assert (job.status, job.failure_code) == ("failed", "INTERNAL")
+    reference = re.search(r"Reference (#(\d+)-[0-9a-f]{6}): the site's operators", job.failure_message)
+    assert reference and reference.group(2) == str(job.pk)
+    assert "unexpected error" in job.failure_message and "nothing" in job.failure_message
+    assert "unique constraint" not in job.failure_message and "maria@" not in job.failure_message
+    assert "DataError" not in job.failure_message
+    (record,) = [r for r in caplog.records if reference.group(1) in r.getMessage()]
+    assert DATABASE_TEXT in caplog.text and record.exc_info is not None
+
+    page = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
+    assert reference.group(1) in page and "unique constraint" not in page and "maria@" not in page
