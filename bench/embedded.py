@@ -6,7 +6,7 @@ The same file (bench/generate.py, every learner without an account) is imported 
 a fresh PostgreSQL database, alternating, with one learner already waiting in the holding table (so
 that every batch is checked against it). Prints each run and the ratio SQLite / PostgreSQL.
 
-    python bench/embedded.py [--rows 100000] [--rounds 2]
+    DJANGO_SECRET_KEY=x python bench/embedded.py [--rows 100000] [--rounds 2]
 
 `make bench-embedded` runs it. PostgreSQL is BENCH_DATABASE_URL's server (database lms_bench_embedded).
 """

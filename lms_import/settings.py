@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 # Variables are read with django-environ: env.bool is true for 1/true/yes/on (and y/ok, or any non-zero
 # number), env.list splits on commas, env.db_url parses DATABASE_URL.
@@ -19,10 +20,19 @@ env = environ.Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("LMS_VAR_DIR", default=str(BASE_DIR / "var")))
 
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Read without django-environ on purpose: it takes a value starting with "$" for the name of another variable,
 # and Django's generated keys may start with "$" (the default key would then be used without a word).
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    # A key everyone can read signs everyone's sessions: only a development server (DEBUG) may start without one.
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it to a long random value in production "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'); `make run` keeps a generated one in "
+            "var/secret-key; a development server may set DJANGO_DEBUG=1 instead."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-for-DJANGO_DEBUG"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -125,8 +135,17 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production behind HTTPS (README, "Production settings"; `manage.py check --deploy` passes with them).
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that ends TLS: the header it sets to "https" (e.g. HTTP_X_FORWARDED_PROTO), so that Django knows
+# the request was secure. Set it only when the proxy always sets (or strips) that header.
+if env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (env.str("DJANGO_SECURE_PROXY_SSL_HEADER"), "https")
 # Every page's scripts and styles are files of this site: no inline script, style or event handler runs
 # (lms_import/middleware.py sends it; Django 5.2 has no CSP of its own).
 CONTENT_SECURITY_POLICY = "; ".join(
