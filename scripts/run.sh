@@ -23,7 +23,8 @@ fi
 
 $PY manage.py migrate --noinput
 $PY manage.py collectstatic --noinput >/dev/null
-$PY manage.py load_demo_data
+# Demo data only into a database without users: a real site's database is never given demo logins.
+$PY manage.py load_demo_data --if-no-users
 echo
 echo "Open http://127.0.0.1:${WEB_PORT:-8000}/import/ and log in with the demo login above."
 echo "Try samples/card101_completions.csv with the course-level importer and course CARD101."
