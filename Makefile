@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-# The test suite runs against the real services on 127.0.0.1.
-TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/lms
+# The test suite runs against the real services on 127.0.0.1: PostgreSQL's role postgres on trust, or with the
+# password libpq finds in the environment (PGPASSWORD, ~/.pgpass) or in this URL.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lms
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # The settings refuse to start without DJANGO_SECRET_KEY (unless DJANGO_DEBUG). Tests, checks and benchmarks serve
 # nobody: a fixed key will do there (`make run` makes a real one, scripts/run.sh).
@@ -33,7 +34,7 @@ run: install
 	./scripts/run.sh
 
 services:
-	./scripts/services.sh
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) ./scripts/services.sh
 
 ## lint: ruff (check and format), then import-linter's contracts (.importlinter: who may import whom)
 lint: install-dev
@@ -52,7 +53,7 @@ test: install-dev services lint
 
 ## bench: import throughput and peak memory at 100k and 1M rows on PostgreSQL
 bench: install services
-	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
+	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
 
 ## bench-embedded: the run command's SQLite default against PostgreSQL, 100k rows of learners without accounts
 bench-embedded: install services

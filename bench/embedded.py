@@ -129,7 +129,7 @@ def main() -> None:
     path = OUT / f"unknown-{args.rows}.csv"
     if not path.exists():
         generate(path, args.rows, existing=0)
-    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/lms_bench")
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lms_bench")
     seconds: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lms-bench-embedded-") as workdir:
         databases = [SQLite(Path(workdir)), PostgreSQL(url)]
