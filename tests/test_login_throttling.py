@@ -17,6 +17,12 @@ def log_in(client: Client, username: str, password: str, address: str = "203.0.1
     )
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every test here checks passwords a dozen times; the real key derivation would only slow it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def maria(db):
     user = User.objects.create(username="maria", email="maria@example.org")
