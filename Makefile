@@ -4,9 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-# The test suite runs against the real services on 127.0.0.1.
-TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/lms
+# The test suite runs against the real services on 127.0.0.1: PostgreSQL's role postgres on trust, or with the
+# password libpq finds in the environment (PGPASSWORD, ~/.pgpass) or in this URL.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lms
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# The settings refuse to start without DJANGO_SECRET_KEY (unless DJANGO_DEBUG). Tests, checks and benchmarks serve
+# nobody: a fixed key will do there (`make run` makes a real one, scripts/run.sh).
+LOCAL_KEY := DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-tests-and-benchmarks-only-not-a-secret}"
 
 .PHONY: install install-dev run test lint format bench bench-embedded services clean
 
@@ -30,7 +34,7 @@ run: install
 	./scripts/run.sh
 
 services:
-	./scripts/services.sh
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) ./scripts/services.sh
 
 ## lint: ruff (check and format), then import-linter's contracts (.importlinter: who may import whom)
 lint: install-dev
@@ -44,16 +48,16 @@ format: install-dev
 
 ## test: make lint, then the whole suite on PostgreSQL and Redis (started or installed if needed)
 test: install-dev services lint
-	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(LOCAL_KEY) DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+	$(LOCAL_KEY) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## bench: import throughput and peak memory at 100k and 1M rows on PostgreSQL
 bench: install services
-	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
+	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms_bench} $(PY) bench/run.py $(BENCH_ARGS)
 
 ## bench-embedded: the run command's SQLite default against PostgreSQL, 100k rows of learners without accounts
 bench-embedded: install services
-	$(PY) bench/embedded.py $(BENCH_ARGS)
+	$(LOCAL_KEY) $(PY) bench/embedded.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

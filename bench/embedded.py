@@ -6,7 +6,7 @@ The same file (bench/generate.py, every learner without an account) is imported 
 a fresh PostgreSQL database, alternating, with one learner already waiting in the holding table (so
 that every batch is checked against it). Prints each run and the ratio SQLite / PostgreSQL.
 
-    python bench/embedded.py [--rows 100000] [--rounds 2]
+    DJANGO_SECRET_KEY=x python bench/embedded.py [--rows 100000] [--rounds 2]
 
 `make bench-embedded` runs it. PostgreSQL is BENCH_DATABASE_URL's server (database lms_bench_embedded).
 """
@@ -129,7 +129,7 @@ def main() -> None:
     path = OUT / f"unknown-{args.rows}.csv"
     if not path.exists():
         generate(path, args.rows, existing=0)
-    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/lms_bench")
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lms_bench")
     seconds: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lms-bench-embedded-") as workdir:
         databases = [SQLite(Path(workdir)), PostgreSQL(url)]

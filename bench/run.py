@@ -6,7 +6,8 @@ existing learners with accounts (created by COPY, not timed), a generated file
 exit: Django start-up, reading, every check, writing, commit) with its peak RSS from wait4.
 The database is checked afterwards against the command's own counts.
 
-    DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/lms_bench python bench/run.py [--sizes 100000 1000000]
+    export DJANGO_SECRET_KEY=x DATABASE_URL=postgres://postgres@127.0.0.1:5432/lms_bench
+    python bench/run.py [--sizes 100000 1000000]
 
 Prints one line per run; `make bench` runs it.
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.generate import CREDITS, generate, learner_email, learner_id  # noqa: E402
 
-DEFAULT_URL = "postgres://postgres:postgres@127.0.0.1:5432/lms_bench"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lms_bench"
 
 
 def database_ensure(url: str) -> None:

@@ -24,7 +24,7 @@ class Course(models.Model):
         on_delete=models.SET_NULL,
         related_name="shells",
         # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
-        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0009).
         db_constraint=False,
         db_index=False,
         help_text="The global import that created this shell.",

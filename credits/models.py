@@ -40,7 +40,7 @@ class CreditAward(TimestampedRecord):
         on_delete=models.SET_NULL,
         related_name="credit_awards",
         # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
-        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0009).
         db_constraint=False,
         db_index=False,
     )

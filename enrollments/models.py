@@ -27,7 +27,7 @@ class LearnerProfile(models.Model):
         on_delete=models.SET_NULL,
         related_name="created_profiles",
         # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
-        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0009).
         db_constraint=False,
         db_index=False,
         help_text="Set when an import created this learner's account.",
@@ -72,7 +72,7 @@ class Enrollment(TimestampedRecord):
         on_delete=models.SET_NULL,
         related_name="enrollments",
         # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
-        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0009).
         db_constraint=False,
         db_index=False,
     )
@@ -98,7 +98,7 @@ class PendingRecord(TimestampedRecord):
         on_delete=models.SET_NULL,
         related_name="pending_records",
         # Jobs are never deleted (a trigger refuses it) and a job's records are written together: no foreign-key
-        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0008).
+        # check per record, and a BRIN index on PostgreSQL (lms_import migration 0009).
         db_constraint=False,
         db_index=False,
     )

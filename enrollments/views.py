@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from courses.models import Course
@@ -86,6 +87,7 @@ def pars_report_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@never_cache  # learners' dates of birth and license numbers: no copy in a browser's or proxy's cache
 def pars_learners_csv(request: HttpRequest) -> HttpResponse:
     form = _pars_form(request)
     if not form.is_valid():
@@ -102,10 +104,12 @@ def pars_learners_csv(request: HttpRequest) -> HttpResponse:
 
 # -- certificates --------------------------------------------------------------------------------------
 def _enrollment_for(request: HttpRequest, pk: int) -> Enrollment:
-    enrollment = get_object_or_404(Enrollment.objects.select_related("course", "user"), pk=pk)
-    if enrollment.user_id != request.user.pk and not request.user.is_superuser:
-        raise PermissionDenied("You can only see your own certificates.")
-    return enrollment
+    """The learner's own enrollment (any, for a site admin). Another learner's answers 404 like a missing one,
+    so that nobody can find out which ids exist."""
+    enrollments = Enrollment.objects.select_related("course", "user")
+    if not request.user.is_superuser:
+        enrollments = enrollments.filter(user=request.user)
+    return get_object_or_404(enrollments, pk=pk)
 
 
 def _refusal(enrollment: Enrollment) -> str | None:
@@ -127,6 +131,7 @@ def certificate_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@never_cache
 def certificate_page(request: HttpRequest, pk: int) -> HttpResponse:
     enrollment = _enrollment_for(request, pk)
     refusal = _refusal(enrollment)
@@ -146,6 +151,7 @@ def certificate_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@never_cache
 def certificate_pdf_download(request: HttpRequest, pk: int) -> HttpResponse:
     enrollment = _enrollment_for(request, pk)
     refusal = _refusal(enrollment)

@@ -4,12 +4,15 @@
                   AuditEvent, next to Django's own LogEntry.
 ``SpreadsheetAdmin`` django-import-export with the formats we allow: exports pass every cell through
                   csv_safe (django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT only strips a
-                  leading "=" and leaves + - @ tab CR alone); imports need add and change rights and are
-                  audited with their counts.
+                  leading "=" and leaves + - @ tab CR alone) and are sent with Cache-Control: no-store;
+                  imports need add and change rights and are audited with their counts.
 """
 
 import tablib
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import Http404
+from django.utils.cache import add_never_cache_headers
 from import_export import widgets
 from import_export.formats import base_formats
 
@@ -115,6 +118,21 @@ class SpreadsheetAdmin(AuditedAdmin):
 
     def has_export_permission(self, request) -> bool:
         return self.has_view_permission(request)
+
+    def get_export_queryset(self, request):
+        # The export page filters like the changelist, from the query string; a filter that names no field (a
+        # hand-made URL) made django-import-export fail with a server error. Nothing to export: not found.
+        try:
+            return super().get_export_queryset(request)
+        except IncorrectLookupParameters:
+            raise Http404("The export's filters name no field of this list.")
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        # Every export file (the export page's and the "Export selected" action's) is made here. Learners'
+        # records: no copy may stay in a browser's or proxy's cache.
+        response = super()._do_file_export(file_format, request, queryset, export_form=export_form)
+        add_never_cache_headers(response)
+        return response
 
     def process_result(self, result, request):
         response = super().process_result(result, request)

@@ -6,5 +6,6 @@ class LmsImportConfig(AppConfig):
     verbose_name = "Course record import"
 
     def ready(self) -> None:
-        # Registers the Celery tasks in every process, so that lms_import.services can queue them by name.
-        from . import tasks  # noqa: F401
+        # The Celery tasks, registered in every process so that lms_import.services can queue them by name; the
+        # receiver that audits django-axes' login lockouts.
+        from . import signals, tasks  # noqa: F401

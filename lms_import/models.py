@@ -163,7 +163,7 @@ class ImportLock(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what: uploads, confirmations, unlocks, lock takeovers, reverts, and changes made in the admin."""
+    """Who did what: uploads, confirmations, unlocks, lock takeovers, reverts, login lockouts and admin changes."""
 
     class Action(models.TextChoices):
         UPLOAD = "upload", "Upload"
@@ -174,6 +174,7 @@ class AuditEvent(models.Model):
         TAKEOVER = "takeover", "Stale lock taken over"
         LOST = "lost", "Found lost"
         REVERT = "revert", "Revert"
+        LOCKOUT = "lockout", "Login locked out"  # django-axes: too many failed logins (lms_import/signals.py)
         # Changes made in the Django admin (forms, actions, django-import-export imports).
         ADMIN_ADD = "admin_add", "Admin: added"
         ADMIN_CHANGE = "admin_change", "Admin: changed"

@@ -25,6 +25,7 @@ One pass over the file does read → check → plan → apply in batches (lms_im
 """
 
 import logging
+import secrets
 import shutil
 import threading
 import time
@@ -292,6 +293,12 @@ def _record_file_problem(job: ImportJob, finding: Finding) -> None:
         setattr(job, f"created_{name}", 0)
 
 
+def incident_reference(job: ImportJob) -> str:
+    """What a page shows for an unexpected error instead of its text (which may quote the database and the
+    learners' data): the job and a short incident id, logged with the traceback."""
+    return f"#{job.pk}-{secrets.token_hex(3)}"
+
+
 # -- validate: the dry run -------------------------------------------------------------------------
 def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) -> ImportJob:
     """Check the whole file and plan it without writing anything but the job and its error report.
@@ -320,10 +327,14 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
             result = pass_run(job, course, source, write=False, pulse=pulse, sink=LocalSink(dry_run=True))
         except FileProblem as problem:
             _record_file_problem(job, problem.finding)
-        except Exception as exc:
-            log.exception("validation of job %s failed", job.pk)
+        except Exception:
+            reference = incident_reference(job)
+            log.exception("validation of job %s failed (reference %s)", job.pk, reference)
             job.status, job.failure_code = Status.FAILED, "INTERNAL"
-            job.failure_message = f"Validation stopped unexpectedly ({type(exc).__name__}); nothing was written."
+            job.failure_message = (
+                f"Validation stopped because of an unexpected error; nothing was written. Reference {reference}: "
+                "the site's operators find the details in the server log under it."
+            )
         else:
             _record(job, result, written=False, reports=reports)
             job.status = Status.VALIDATED
@@ -440,13 +451,15 @@ def import_job_apply(
                 _save_unless_ended(job, running=Status.IMPORTING)
             except LockLost as lost:
                 _apply_failed(job, "LOCK_LOST", str(lost))
-            except Exception as exc:
-                log.exception("import job %s failed", job.pk)
+            except Exception:
+                reference = incident_reference(job)
+                log.exception("import job %s failed (reference %s)", job.pk, reference)
                 _apply_failed(
                     job,
                     "INTERNAL",
-                    f"The import stopped unexpectedly ({type(exc).__name__}: {str(exc)[:300]}); the database was "
-                    f"rolled back and nothing was imported.",
+                    f"The import stopped because of an unexpected error; the database was rolled back and nothing "
+                    f"was imported. Reference {reference}: the site's operators find the details in the server log "
+                    f"under it.",
                 )
     finally:
         lock_release(token=token)

@@ -6,9 +6,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE=lms_import.settings
+VAR_DIR="${LMS_VAR_DIR:-var}"
+
+# The settings refuse to start without a secret key (unless DJANGO_DEBUG): without DJANGO_SECRET_KEY, this machine
+# gets one of its own, made once and kept in var/secret-key, readable by you only, so logins survive a restart.
+if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
+  key_file="$VAR_DIR/secret-key"
+  if [ ! -s "$key_file" ]; then
+    mkdir -p "$VAR_DIR"
+    (umask 077 && $PY -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
+  fi
+  chmod 600 "$key_file"
+  DJANGO_SECRET_KEY="$(cat "$key_file")"
+  export DJANGO_SECRET_KEY
+fi
+
 $PY manage.py migrate --noinput
 $PY manage.py collectstatic --noinput >/dev/null
-$PY manage.py load_demo_data
+# Demo data only into a database without users: a real site's database is never given demo logins.
+$PY manage.py load_demo_data --if-no-users
 echo
 echo "Open http://127.0.0.1:${WEB_PORT:-8000}/import/ and log in with the demo login above."
 echo "Try samples/card101_completions.csv with the course-level importer and course CARD101."

@@ -21,8 +21,10 @@ apt_install() {
 }
 
 # --- PostgreSQL -------------------------------------------------------------------------------
+installed_postgresql=0
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   apt_install postgresql postgresql-client
+  installed_postgresql=1
 fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
@@ -32,18 +34,24 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL does not answer on 127.0.0.1:5432"
-# The suite connects as postgres/postgres over TCP: with trust auth the password is ignored; with
-# Debian's default (scram/md5) it must be set once.
-if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
-  say "setting the postgres role's password for TCP connections"
-  if [ "$(id -u)" -eq 0 ]; then
-    su postgres -c "psql -Atc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null || die "could not set the postgres password"
-  else
-    $SUDO -u postgres psql -Atc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null || die "could not set the postgres password"
-  fi
-  PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null \
-    || die "cannot log in to PostgreSQL as postgres on 127.0.0.1"
+# The suite connects with TEST_DATABASE_URL (make passes it; by default the role postgres without a password):
+# on trust, or with a password from the environment (in the URL, or PGPASSWORD / ~/.pgpass, which libpq reads).
+# This script never sets a password: a well-known one on a superuser role is a way in. Only a cluster it has just
+# installed itself (a fresh CI machine: no data to protect) is told to trust the postgres role on the loopback.
+database_url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms}"
+server_url="${database_url%/*}/postgres"   # the same server and role, the database that always exists
+can_connect() { psql "$server_url" -Atc 'select 1' >/dev/null 2>&1; }
+if ! can_connect && [ "$installed_postgresql" = 1 ]; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  say "trusting the postgres role on 127.0.0.1 and ::1 in the cluster just installed ($hba)"
+  $SUDO sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba" \
+    && $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main reload || die "could not change $hba"
+  sleep 1
 fi
+can_connect || die "cannot connect to PostgreSQL on 127.0.0.1 as TEST_DATABASE_URL says. Allow its role on \
+trust for 127.0.0.1 in pg_hba.conf on a test machine, or give its password: PGPASSWORD=... make test, or \
+make test TEST_DATABASE_URL=postgres://USER:PASSWORD@127.0.0.1:5432/lms"
 
 # --- Redis ------------------------------------------------------------------------------------
 if ! command -v redis-server >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,8 +214,12 @@ def test_a_producer_killed_mid_apply_fails_the_import_and_writes_nothing(big_fil
     assert process.returncode == 1, err
     result = json.loads(out)
     assert result["status"] == "failed" and result["failure"]["code"] == "INTERNAL"
-    assert "checking process ended unexpectedly" in result["failure"]["message"]
-    assert "nothing was imported" in result["failure"]["message"]
+    # The message says what happened and gives a reference; what went wrong is in the log, under that reference.
+    message = result["failure"]["message"]
+    assert "nothing was imported" in message
+    reference = re.search(r"Reference (#\d+-[0-9a-f]{6})", message).group(1)
+    assert f"import job {job.pk} failed (reference {reference})" in err
+    assert "checking process ended unexpectedly" in err and "checking process" not in message
     job.refresh_from_db()
     assert job.status == "failed" and job.failure_code == "INTERNAL"
     assert nothing_imported()

@@ -1,8 +1,10 @@
 """The settings module read from the environment (django-environ): names, defaults and the URLs we rely on."""
 
 import importlib.util
+from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from .conftest import ROOT
 
@@ -18,6 +20,13 @@ VARIABLES = (
     "DJANGO_DEBUG",
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_SECURE_COOKIES",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
+    "DJANGO_SECURE_PROXY_SSL_HEADER",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_COOLOFF_MINUTES",
     "IMPORT_LOCK_LEASE_SECONDS",
     "IMPORT_PRODUCER_PROCESS",
     "LMS_MEDIA_ROOT",
@@ -30,10 +39,12 @@ VARIABLES = (
 
 @pytest.fixture
 def load_settings(tmp_path, monkeypatch):
-    """load_settings(**environment) -> a fresh copy of lms_import/settings.py read with that environment."""
+    """load_settings(**environment) -> a fresh copy of lms_import/settings.py read with that environment (and a
+    secret key, which every start without DJANGO_DEBUG needs; test_a_secret_key_is_required goes without)."""
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LMS_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "a-key-for-these-tests")
 
     def load(**environment):
         for name, value in environment.items():
@@ -142,3 +153,45 @@ def test_beat_sweeps_every_few_heartbeats_with_its_schedule_under_var(load_setti
     }
     assert settings.CELERY_BEAT_SCHEDULE_FILENAME == str(tmp_path / "var" / "celerybeat-schedule")
     assert load_settings(IMPORT_SWEEP_SECONDS="5").CELERY_BEAT_SCHEDULE["sweep-import-jobs"]["schedule"] == 5
+
+
+def test_a_secret_key_is_required_unless_debug(load_settings, monkeypatch):
+    monkeypatch.delenv("DJANGO_SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is not set"):
+        load_settings()
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is not set"):
+        load_settings(DJANGO_SECRET_KEY="")
+
+    development = load_settings(DJANGO_DEBUG="1", DJANGO_SECRET_KEY="")
+    assert development.DEBUG is True and development.SECRET_KEY.startswith("django-insecure-")
+
+
+def test_https_settings_are_off_by_default_and_read_from_the_environment(load_settings):
+    default = load_settings()
+    assert (default.SECURE_SSL_REDIRECT, default.SECURE_HSTS_SECONDS, default.SESSION_COOKIE_SECURE) == (
+        False,
+        0,
+        False,
+    )
+    assert not hasattr(default, "SECURE_PROXY_SSL_HEADER")
+
+    production = load_settings(
+        DJANGO_SECURE_SSL_REDIRECT="1",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        DJANGO_SECURE_HSTS_PRELOAD="1",
+        DJANGO_SECURE_COOKIES="1",
+        DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+    )
+    assert production.SECURE_SSL_REDIRECT is True and production.SECURE_HSTS_SECONDS == 31536000
+    assert production.SECURE_HSTS_INCLUDE_SUBDOMAINS is True and production.SECURE_HSTS_PRELOAD is True
+    assert production.SESSION_COOKIE_SECURE is True and production.CSRF_COOKIE_SECURE is True
+    assert production.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_login_throttling_settings(load_settings):
+    default = load_settings()
+    assert default.AXES_FAILURE_LIMIT == 5 and default.AXES_COOLOFF_TIME == timedelta(minutes=15)
+    assert default.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
+    changed = load_settings(LOGIN_FAILURE_LIMIT="10", LOGIN_COOLOFF_MINUTES="60")
+    assert changed.AXES_FAILURE_LIMIT == 10 and changed.AXES_COOLOFF_TIME == timedelta(hours=1)

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -201,6 +202,7 @@ def job_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_GET
 @import_staff_required
+@never_cache  # the rows as sent: learners' names, e-mails, license numbers
 def job_error_report(request: HttpRequest, pk: int) -> FileResponse:
     """The error report CSV as a download; never through MEDIA_URL."""
     job = get_object_or_404(ImportJob, pk=pk)

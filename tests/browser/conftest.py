@@ -25,7 +25,9 @@ Fixtures
                     every IMPORT_SWEEP_SECONDS) with its schedule file under the test's tmp dir; stopped at
                     teardown. Beat.log() is its output so far.
     browser_page    a fresh Playwright page (own context, downloads accepted) in headless /usr/bin/chromium;
-                    on a failed test its screenshot is saved under test-artifacts/
+                    on a failed test its screenshot is saved under test-artifacts/. Every page of every test
+                    is watched for Content-Security-Policy violations: one the browser reports fails the test
+                    (csp_violations(page) lists them so far)
     new_page        new_page(**context_options) -> another page in a context of its own: a second user
                     at the same time, or java_script_enabled=False
     chromium        the session's Playwright Browser
@@ -294,18 +296,38 @@ def browser_page(new_page):
 def new_page(chromium, request):
     """new_page(**context_options) -> a page in a context of its own (java_script_enabled=False, say)."""
     contexts = []
+    violations: list[str] = []
 
     def open_page(**options):
         context = chromium.new_context(**({"accept_downloads": True, "viewport": VIEWPORT} | options))
         contexts.append(context)
+        context.on("console", lambda message: _record_csp_violation(message, violations))
         page = context.new_page()
         page.set_default_timeout(20_000)
+        page.csp_violations = violations
         return page
 
     yield open_page
     for number, context in enumerate(contexts):
         _save_failure_screenshot(request, context, number)
         context.close()
+    if violations and not getattr(request.node, "browser_test_failed", False):
+        pytest.fail("The browser refused what the Content-Security-Policy forbids:\n" + "\n".join(violations))
+
+
+# What Chromium writes to the console when the Content-Security-Policy blocks something (an inline script, style
+# or event handler, a resource from elsewhere).
+CSP_VIOLATION = "Content Security Policy"
+
+
+def _record_csp_violation(message, violations: list[str]) -> None:
+    if CSP_VIOLATION in message.text:
+        violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+
+def csp_violations(page) -> list[str]:
+    """The Content-Security-Policy violations the browser reported so far, in this test's pages."""
+    return list(page.csp_violations)
 
 
 def _save_failure_screenshot(request, context, number: int) -> None:

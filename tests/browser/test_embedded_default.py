@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import time
 import urllib.request
@@ -34,9 +35,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def product(tmp_path):
-    """The run command on a fresh machine's defaults: (its URL, its var/ folder)."""
+    """The run command on a fresh machine's defaults: (its URL, its var/ folder). No secret key either: it makes
+    its own."""
     var, port = tmp_path / "var", free_port()
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    unset = ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
     env |= {"LMS_VAR_DIR": str(var), "WEB_PORT": str(port), "DEMO_ADMIN_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(
@@ -93,6 +96,10 @@ def upload_and_preview(page, url: str, path) -> str:
 def test_pages_answer_while_an_import_runs_on_the_embedded_default(product, browser_page, tmp_path):
     url, var = product
     page = browser_page
+    # The key it made and the demo logins are files only their owner may read.
+    assert stat.S_IMODE((var / "secret-key").stat().st_mode) == 0o600 and len((var / "secret-key").read_text()) > 50
+    assert stat.S_IMODE((var / "demo-logins.txt").stat().st_mode) == 0o600
+    assert f"admin\t{PASSWORD}\tsite admin" in (var / "demo-logins.txt").read_text()
     page.goto(f"{url}/accounts/login/")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
@@ -126,8 +133,8 @@ def test_pages_answer_while_an_import_runs_on_the_embedded_default(product, brow
     assert statuses[-1] == "succeeded", statuses[-20:]
     assert "importing" in statuses and polls > 5
     assert heartbeats and max(heartbeats) < 30  # live: refreshed every few seconds, never near the lease
-    page.goto(job_page)
-    expect(page.locator("#result")).to_contain_text(f"{ROWS} rows wait in the holding table")
+    # The job page (still open) reloads itself once the job has ended: a goto now could be cut short by that reload.
+    expect(page.locator("#result")).to_contain_text(f"{ROWS} rows wait in the holding table", timeout=30_000)
     with sqlite3.connect(var / "db.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         held = db.execute("SELECT count(*) FROM enrollments_pendingrecord WHERE status = 'pending'").fetchone()[0]

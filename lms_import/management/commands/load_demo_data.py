@@ -1,6 +1,9 @@
 """manage.py load_demo_data: a small catalog, learners and logins, so a new user can import at once.
 
-Idempotent: running it again changes nothing that exists.
+It never changes a user that exists. Each demo login it creates gets a random password of its own
+(DEMO_ADMIN_PASSWORD chooses the admin's), printed once and kept in var/demo-logins.txt, readable by its owner
+only. With --if-no-users (what `make run` uses) it loads nothing into a database that has users already: a real
+site's database gets no demo course and no demo login. Running it again changes nothing that exists.
 """
 
 import os
@@ -31,11 +34,52 @@ LEARNERS = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Load demo credit types, courses, learners and the admin/staff logins (idempotent)."
+# The demo logins: username, e-mail, what it may do, the fields it is created with.
+LOGINS = [
+    ("admin", "admin@example.org", "site admin", {"is_staff": True, "is_superuser": True}),
+    ("importer", "importer@example.org", "import staff", {}),
+]
+IMPORT_PERMISSION = "import_course_records"
+LOGINS_FILE = "demo-logins.txt"
+OLD_LOGIN_FILE = "demo-login.txt"  # what earlier versions wrote, readable by everyone
 
-    @transaction.atomic
-    def handle(self, *args, **options) -> None:
+
+class Command(BaseCommand):
+    help = (
+        "Load demo credit types, courses, learners and the admin/importer logins. Never changes a user that exists; "
+        "each new login gets its own random password, kept in var/demo-logins.txt (mode 0600)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--if-no-users",
+            action="store_true",
+            help="Load nothing if the database has any user (what `make run` uses: never into a real site).",
+        )
+
+    def handle(self, *args, if_no_users: bool = False, **options) -> None:
+        saved = Path(settings.VAR_DIR) / LOGINS_FILE
+        (Path(settings.VAR_DIR) / OLD_LOGIN_FILE).unlink(missing_ok=True)
+        if if_no_users and get_user_model().objects.exists():
+            self.stdout.write("The database has users already, so no demo data was loaded (load_demo_data loads it).")
+            if saved.exists():
+                self.stdout.write(f"Demo logins as they were created, from {saved}:\n{saved.read_text()}")
+            return
+        with transaction.atomic():
+            self._catalog()
+            created = self._logins()
+            logins = _read_logins(saved) | created
+            if created:
+                _write_private(
+                    saved, "".join(f"{name}\t{password}\t{role}\n" for name, (password, role) in logins.items())
+                )
+        if created:
+            listed = ", ".join(f"{name} / {password} ({role})" for name, (password, role) in created.items())
+            self.stdout.write(self.style.SUCCESS(f"Demo logins: {listed}; saved in {saved} (readable by you only)."))
+        else:
+            self.stdout.write(f"The demo logins existed already and were left as they are (see {saved}).")
+
+    def _catalog(self) -> None:
         types = {}
         for machine_name, name, unit in CREDIT_TYPES:
             types[machine_name], _ = CreditType.objects.get_or_create(
@@ -80,31 +124,46 @@ class Command(BaseCommand):
 
         User = get_user_model()
         for external_id, email, first, last, profile in LEARNERS:
-            user, created = User.objects.get_or_create(
-                username=email, defaults={"email": email, "first_name": first, "last_name": last}
-            )
-            if created:
-                user.set_unusable_password()
-                user.save()
-                values = dict(zip(PROFILE_FIELDS, profile, strict=True))
-                LearnerProfile.objects.update_or_create(user=user, defaults={"external_user_id": external_id, **values})
+            if User.objects.filter(username=email).exists():
+                continue  # never change a user that exists
+            user = User(username=email, email=email, first_name=first, last_name=last)
+            user.set_unusable_password()  # learners of the demo records, not logins
+            user.save()
+            values = dict(zip(PROFILE_FIELDS, profile, strict=True))
+            LearnerProfile.objects.update_or_create(user=user, defaults={"external_user_id": external_id, **values})
 
-        # The generated password is kept in var/ (git-ignored) so that every run can print the login.
-        saved = Path(settings.VAR_DIR) / "demo-login.txt"
-        password = os.environ.get("DEMO_ADMIN_PASSWORD") or (saved.read_text().strip() if saved.exists() else "")
-        password = password or secrets.token_urlsafe(9)
-        admin, created = User.objects.get_or_create(
-            username="admin", defaults={"email": "admin@example.org", "is_staff": True, "is_superuser": True}
-        )
-        staff, _ = User.objects.get_or_create(username="importer", defaults={"email": "importer@example.org"})
-        if created or not admin.check_password(password):
-            admin.set_password(password)
-            admin.save()
-            staff.set_password(password)
-            staff.save()
-        staff.user_permissions.add(Permission.objects.get(codename="import_course_records"))
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(password)
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo logins: admin / {password} (site admin), importer / {password} (import staff)")
-        )
+    def _logins(self) -> dict[str, tuple[str, str]]:
+        """Create the demo logins that do not exist; {username: (password, role)} of those created."""
+        User = get_user_model()
+        created = {}
+        for username, email, role, fields in LOGINS:
+            if User.objects.filter(username=username).exists():
+                continue  # never change a user that exists: not its password, not its rights
+            chosen = os.environ.get("DEMO_ADMIN_PASSWORD", "") if username == "admin" else ""
+            password = chosen or secrets.token_urlsafe(12)
+            user = User(username=username, email=email, **fields)
+            user.set_password(password)
+            user.save()
+            if role == "import staff":
+                user.user_permissions.add(Permission.objects.get(codename=IMPORT_PERMISSION))
+            created[username] = (password, role)
+        return created
+
+
+def _read_logins(path: Path) -> dict[str, tuple[str, str]]:
+    logins = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, password, role = (line.split("\t") + ["", ""])[:3]
+            if name:
+                logins[name] = (password, role)
+    return logins
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read (also when it exists already with a wider mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)

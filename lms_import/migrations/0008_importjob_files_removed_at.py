@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lms_import', '0006_job_lost_and_waiting'),
+        ('lms_import', '0007_auditevent_lockout'),
     ]
 
     operations = [

@@ -64,7 +64,7 @@ def run(statements: dict):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lms_import", "0007_importjob_files_removed_at"),
+        ("lms_import", "0008_importjob_files_removed_at"),
         ("courses", "0004_job_reference_without_constraint"),
         ("credits", "0004_job_reference_without_constraint"),
         ("enrollments", "0004_job_reference_without_constraint"),
