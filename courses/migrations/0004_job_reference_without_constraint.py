@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('courses', '0003_initial'),
-        ('lms_import', '0007_importjob_files_removed_at'),
+        ('lms_import', '0008_importjob_files_removed_at'),
     ]
 
     operations = [

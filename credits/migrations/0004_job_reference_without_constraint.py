@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('credits', '0003_fewer_indexes'),
-        ('lms_import', '0007_importjob_files_removed_at'),
+        ('lms_import', '0008_importjob_files_removed_at'),
     ]
 
     operations = [

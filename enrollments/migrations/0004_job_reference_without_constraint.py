@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('enrollments', '0003_fewer_indexes'),
-        ('lms_import', '0007_importjob_files_removed_at'),
+        ('lms_import', '0008_importjob_files_removed_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
