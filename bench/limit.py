@@ -131,7 +131,7 @@ def main() -> None:
     path = OUT / f"probe-{args.rows}.csv"
     if not path.exists():
         subprocess.run([sys.executable, str(args.probe / "gen_spec_csv.py"), str(args.rows), str(path)], check=True)
-    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/lms_bench")
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lms_bench")
     runners = {"probe": Probe(args.probe), "product": Product(url)}
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     print(f"{args.rows:,} rows ({path.name}), alternating; RSS of the whole process tree")
