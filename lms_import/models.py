@@ -52,6 +52,9 @@ class ImportJob(models.Model):
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     encoding = models.CharField(max_length=32, blank=True)
     delimiter = models.CharField(max_length=8, blank=True)
+    sheet = models.CharField(
+        max_length=100, blank=True, help_text="A workbook's sheet to read (its first, if blank); the one read."
+    )
 
     dry_run = models.BooleanField(default=False)
     skip_invalid = models.BooleanField(default=False)

@@ -137,13 +137,16 @@ def import_job_create(
     create_accounts: bool = False,
     allow_auto_complete: bool = False,
     dry_run: bool = False,
+    sheet: str = "",
     queue_validation: bool = False,
 ) -> ImportJob:
-    """A job for an uploaded file (stored under a random name) or a file the command line reads in place.
+    """A job for an uploaded file (stored under a random name) or a file the command line reads in place;
+    `sheet` names a workbook's sheet to read (its first, if blank).
 
     With queue_validation (the web's upload), its validation is queued once the job is committed.
     """
     job = ImportJob(
+        sheet=sheet[:100],
         created_by=user,
         importer=importer,
         course=course,

@@ -259,7 +259,7 @@ def file_problems() -> dict[str, tuple[bytes, dict, dict]]:
         "F_EMPTY": (b"\xef\xbb\xbf \r\n", course, {}),
         "F_ENCODING": (b"external_user_id,complete\r\nL-1,1\r\nJos\x81,0\r\n", course, {}),
         "F_NOT_CSV": (b"PK\x03\x04" + bytes(200), course, {}),
-        "F_MISSING_COLUMN": (csv_bytes(["external_user_id", "completed"], [["L-1", "1"]]), course, {}),
+        "F_MISSING_COLUMN": (csv_bytes(["external_user_id", "compelted"], [["L-1", "1"]]), course, {}),
         "F_DUPLICATE_COLUMN": (csv_bytes(["email", *header], [["maria@example.org", *row]]), course, {}),
         "F_TOO_LARGE": (csv_bytes(header, [row, row, row]), course, {"IMPORT_MAX_ROWS": 2}),
         "F_COURSE_REQUIRED": (csv_bytes(header, [row]), course | {"course": None}, {}),

@@ -1,6 +1,7 @@
 """Files as real admins produce them: each imports or ends at once with the right code, never a hang."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -129,7 +130,7 @@ def test_a_file_of_nul_bytes_is_not_csv(course, tmp_path):
     assert code == 1 and result["status"] == "failed" and result["errors"][0]["code"] == "F_NOT_CSV"
 
 
-def test_a_workbook_named_csv_is_not_csv(course, tmp_path):
+def test_a_zip_that_is_no_workbook_is_not_csv(course, tmp_path):
     path = tmp_path / "records.csv"
     path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 20)
 
@@ -137,7 +138,16 @@ def test_a_workbook_named_csv_is_not_csv(course, tmp_path):
 
     assert code == 1
     (error,) = result["errors"]
-    assert error["code"] == "F_NOT_CSV" and "Excel workbook" in error["message"] and "CSV UTF-8" in error["message"]
+    assert error["code"] == "F_NOT_CSV" and "zip archive" in error["message"] and "CSV UTF-8" in error["message"]
+
+
+def test_a_workbook_named_csv_is_read_as_the_workbook_it_is(course, learner, tmp_path):
+    path = tmp_path / "records.csv"
+    path.write_bytes((Path(__file__).parent / "fixtures" / "records.xlsx").read_bytes())
+
+    code, result = run_json(path, "--skip-invalid")
+
+    assert code == 0 and result["encoding"] == "Excel workbook (.xlsx)" and result["rows"]["valid"] == 3
 
 
 def test_random_binary_is_not_csv(course, tmp_path):
@@ -184,13 +194,13 @@ def test_quote_that_never_closes_ends_at_once(course, tmp_path):
 
 def test_missing_column(course, tmp_path):
     path = tmp_path / "nocomplete.csv"
-    path.write_text("external_user_id,completed\r\nL-1,1\r\n")
+    path.write_text("external_user_id,compelted\r\nL-1,1\r\n")
 
     code, result = run_json(path)
 
     assert code == 1
     (error,) = result["errors"]
-    assert error["code"] == "F_MISSING_COLUMN" and "'completed' looks like complete" in error["message"]
+    assert error["code"] == "F_MISSING_COLUMN" and "'compelted' looks like complete" in error["message"]
 
 
 def test_column_count(course, learner, tmp_path):

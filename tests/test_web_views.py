@@ -185,7 +185,7 @@ def test_an_upload_over_the_limit_is_refused_and_nothing_is_written(size, staff,
 @pytest.mark.parametrize(
     "name,content,message",
     [
-        ("records.xlsx", b"PK\x03\x04" + b"\x00" * 200, "is an Excel workbook (.xlsx)"),
+        ("records.docx", b"PK\x03\x04" + b"\x00" * 200, "is a zip archive (a Word document, say), not a workbook"),
         ("records.csv", b"%PDF-1.7\n" + b"x" * 200, "is a PDF document, not a CSV file"),
         ("records.docx", b"a,b\n1,2\n", "is not a CSV file"),
     ],
@@ -406,3 +406,20 @@ def test_the_site_header_links_to_what_the_user_may_open(staff, course):
     assert 'href="/import/">Import' in staff_html and 'href="/certificates/">Certificates' in staff_html
     assert 'href="/certificates/">Certificates' in learner_html
     assert 'href="/import/">Import' not in learner_html and "PARS report" not in learner_html
+
+
+def test_a_workbook_upload_is_taken(staff, course):
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    workbook = (Path(__file__).parent / "fixtures" / "records.xlsx").read_bytes()
+    upload = SimpleUploadedFile("records.xlsx", workbook, content_type="application/vnd.ms-excel")
+
+    response = client_for(staff).post(
+        "/import/course-records/", {"importer": "course", "course": "CARD101", "csv_file": upload}
+    )
+
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/import/jobs/{job.pk}/"
+    assert job.original_filename == "records.xlsx" and job.file.read() == workbook

@@ -24,8 +24,7 @@ def main() -> None:
     from django.db import connections
 
     from core.findings import FileProblem
-    from lms_import.importer.read import CsvSource
-    from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, pass_run, pipe_end
+    from lms_import.importer.run import PipeProgress, PipeSink, job_source_open, pass_run, pipe_end
     from lms_import.models import ImportJob
 
     with pipe_end(sys.stdin.fileno(), reading=True) as inbound:
@@ -39,12 +38,7 @@ def main() -> None:
     settings.TIME_ZONE = spec["time_zone"]
     try:
         job = ImportJob.objects.get(pk=spec["job"])
-        source = CsvSource(
-            job_file_path(job),
-            spec["facts"],
-            max_rows=settings.IMPORT_MAX_ROWS,
-            max_columns=settings.IMPORT_MAX_COLUMNS,
-        )
+        source = job_source_open(job, spec["facts"])
         result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
         out.send(("done", result))
     except FileProblem as problem:

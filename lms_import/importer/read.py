@@ -1,14 +1,16 @@
 """Stage 1, read: from bytes on disk to numbered rows of text.
 
-Looks at the whole file once (size, checksum, encoding, line count) at C speed, then streams
-rows through the csv module. Every way a file can be unreadable ends here with a file-level
-finding, quickly: a spreadsheet named .csv, a binary, an undecodable byte, a quote that never
-closes. Nothing here can hang: the work is bounded by the file's size.
+Looks at the whole file once (size, checksum, what it is: a workbook, or text in which encoding, its
+line count) at C speed, then streams a CSV file's rows through the csv module (a workbook's go through
+workbook.py). Every way a file can be unreadable ends here with a file-level finding, quickly: a PDF, a
+binary, an undecodable byte, a quote that never closes. Nothing here can hang: the work is bounded by
+the file's size.
 """
 
 import codecs
 import csv
 import hashlib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,8 @@ REPORT_COLUMNS = ("_line", "_codes", "_messages")
 DELIMITERS = (",", ";", "\t")
 
 _MAGIC = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"PK\x03\x04", "a zip archive (a Word document, say), not a workbook"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document"),
     (b"%PDF", "a PDF document"),
     (b"\x89PNG", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -35,12 +37,41 @@ _MAGIC = (
     (b"\x1f\x8b", "a gzip archive"),
     (b"{\\rtf", "a rich-text document"),
 )
-SAVE_AS_CSV = "In Excel use File → Save As → 'CSV UTF-8 (Comma delimited)' and upload the .csv file."
+SAVE_AS_CSV = (
+    "Upload the course records as a CSV file or a workbook (.xlsx, .xls, .ods); from Excel, File → Save As → "
+    "'Excel Workbook' or 'CSV UTF-8 (Comma delimited)'."
+)
+WORKBOOK_LABELS = {"xlsx": "Excel workbook (.xlsx)", "xls": "Excel 97-2003 workbook", "ods": "OpenDocument (.ods)"}
 
 
 def not_csv_kind(head: bytes) -> str | None:
     """What a file is, from its first bytes, when it is something admins upload by mistake instead of a CSV."""
     return next((what for magic, what in _MAGIC if head.startswith(magic)), None)
+
+
+def workbook_kind(path, head: bytes) -> str | None:
+    """'xlsx', 'xls' or 'ods' for a workbook, from its first bytes and, for a zip, its contents; else None.
+
+    `path` is a path or a seekable binary file (an upload)."""
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"  # an OLE container: an .xls, or a password-protected workbook (workbook.py says which)
+    if not head.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "xl/workbook.xml" in names:
+                return "xlsx"
+            if "mimetype" in names and archive.read("mimetype").startswith(
+                b"application/vnd.oasis.opendocument.spread"
+            ):
+                return "ods"
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return "xlsx" if b"xl/" in head else None  # a damaged workbook: the reader says so
+    finally:
+        if hasattr(path, "seek"):
+            path.seek(0)
+    return None
 
 
 _BOMS = (
@@ -59,6 +90,7 @@ class FileFacts:
     encoding_label: str  # what the job and the admin see
     guessed: bool
     newlines: int
+    kind: str = "csv"  # or a workbook's: xlsx, xls, ods
 
 
 def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
@@ -76,6 +108,13 @@ def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
         head = f.read(64 * 1024)
     if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe"):
         raise FileProblem(Finding(F_EMPTY, "The file is empty. Export the course records again and upload that file."))
+    kind = workbook_kind(path, head)
+    if kind:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return FileFacts(size, digest.hexdigest(), "", WORKBOOK_LABELS[kind], False, 0, kind)
     what = not_csv_kind(head)
     if what:
         raise FileProblem(
@@ -192,6 +231,8 @@ class CsvSource:
         self.rows_read = 0
         self.chars = 0  # characters read so far
         self.last_line = ""
+        self.expected_rows = max(facts.newlines - 1, 1)  # for the progress bar
+        self.sheet = ""
         if facts.newlines - 1 > max_rows:
             raise FileProblem(
                 Finding(

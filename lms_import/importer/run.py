@@ -54,6 +54,7 @@ from .plan import Created, Planner
 from .read import CsvSource, FileFacts, encoding_warning, file_inspect
 from .report import ErrorReport
 from .schema import header_read
+from .workbook import WorkbookSource, source_open
 
 log = logging.getLogger("lms_import.importer")
 DEFAULT_SETTINGS = "lms_import.settings"
@@ -119,7 +120,18 @@ def collector_relaxed() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
+def job_source_open(job: ImportJob, facts: FileFacts) -> CsvSource | WorkbookSource:
+    """The rows of the job's file: its CSV rows, or its workbook sheet's (the one it names, else the first)."""
+    return source_open(
+        job_file_path(job),
+        facts,
+        max_rows=settings.IMPORT_MAX_ROWS,
+        max_columns=settings.IMPORT_MAX_COLUMNS,
+        sheet=job.sheet,
+    )
+
+
+def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource | WorkbookSource]:
     """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
     course = None
     if job.importer == ImportJob.Importer.COURSE:
@@ -133,28 +145,34 @@ def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
             )
         course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
     facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
-    source = CsvSource(
-        job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS, max_columns=settings.IMPORT_MAX_COLUMNS
-    )
-    job.sha256, job.encoding, job.file_size, job.delimiter = (
+    source = job_source_open(job, facts)
+    job.sha256, job.encoding, job.file_size, job.delimiter, job.sheet = (
         facts.sha256,
         facts.encoding_label,
         facts.size,
         source.delimiter,
+        source.sheet,
     )
-    job.progress_total = max(facts.newlines - 1, 1)
+    job.progress_total = source.expected_rows
     ImportJob.objects.filter(pk=job.pk).update(
         sha256=job.sha256,
         encoding=job.encoding,
         file_size=job.file_size,
         delimiter=job.delimiter,
+        sheet=job.sheet,
         progress_total=job.progress_total,
     )
     return course, source
 
 
 def pass_run(
-    job: ImportJob, course: CourseInfo | None, source: CsvSource, *, write: bool, pulse: Progress, sink: "Sink"
+    job: ImportJob,
+    course: CourseInfo | None,
+    source: CsvSource | WorkbookSource,
+    *,
+    write: bool,
+    pulse: Progress,
+    sink: "Sink",
 ) -> PassResult:
     """check → plan → (sink) over every row of the file. Raises FileProblem for file-level problems."""
     global_importer = job.importer == ImportJob.Importer.GLOBAL

@@ -6,10 +6,11 @@ from django import forms
 
 from core.findings import F_NOT_CSV, F_TOO_LARGE
 from courses.models import Course
-from lms_import.importer.read import SAVE_AS_CSV, not_csv_kind
+from lms_import.importer.read import SAVE_AS_CSV, not_csv_kind, workbook_kind
 from lms_import.models import ImportJob
 
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+WORKBOOK_EXTENSIONS = (".xlsx", ".xls", ".ods")
 
 
 def too_large_message(size: int, limit: int) -> str:
@@ -52,7 +53,8 @@ class UploadForm(forms.Form):
     )
     csv_file = forms.FileField(
         label="CSV file",
-        help_text="First line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252.",
+        help_text="A CSV file (first line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252) or a "
+        "workbook (.xlsx, .xls, .ods: its first sheet).",
     )
 
     def clean_csv_file(self):
@@ -60,12 +62,15 @@ class UploadForm(forms.Form):
         name = PurePath(upload.name).name
         head = upload.read(16)
         upload.seek(0)
+        if workbook_kind(upload.file, head):
+            return upload  # the reader reads its first sheet (and says if it cannot)
         what = not_csv_kind(head)
         if what:
-            raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file. {SAVE_AS_CSV}")
-        if not name.lower().endswith(CSV_EXTENSIONS):
+            raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file or a workbook. {SAVE_AS_CSV}")
+        if not name.lower().endswith(CSV_EXTENSIONS + WORKBOOK_EXTENSIONS):
             raise forms.ValidationError(
-                f"{F_NOT_CSV}: {name} is not a CSV file; upload a file ending in .csv (or .txt, .tsv). {SAVE_AS_CSV}"
+                f"{F_NOT_CSV}: {name} is not a CSV file or a workbook; upload a file ending in .csv (or .txt, .tsv), "
+                f".xlsx, .xls or .ods. {SAVE_AS_CSV}"
             )
         if upload.size == 0:
             raise forms.ValidationError("F_EMPTY: The file is empty. Export the course records again and upload it.")

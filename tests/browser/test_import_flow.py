@@ -242,7 +242,7 @@ def test_refused_uploads_say_why_and_write_nothing(
     login(page, staff_user)
     too_large = tmp_path / "everything.csv"
     too_large.write_text(csv_text([["L-1", "", "", "", "2026-09-01", "1", "2026-09-14", "ama_pra_1", "2.00"]] * 60_000))
-    workbook = tmp_path / "records.xlsx"
+    workbook = tmp_path / "records.docx"  # a zip, but no workbook
     workbook.write_bytes(b"PK\x03\x04" + bytes(2000))
 
     upload(page, live_url, too_large, course="CARD101")
@@ -251,8 +251,8 @@ def test_refused_uploads_say_why_and_write_nothing(
     expect(page.get_by_label("Course", exact=True)).to_have_value("CARD101")  # the choices are kept
 
     upload(page, live_url, workbook, course="CARD101")
-    expect(page.locator(".field-errors")).to_contain_text("F_NOT_CSV: records.xlsx is an Excel workbook (.xlsx)")
-    expect(page.locator(".field-errors")).to_contain_text("Save As → 'CSV UTF-8 (Comma delimited)'")
+    expect(page.locator(".field-errors")).to_contain_text("F_NOT_CSV: records.docx is a zip archive")
+    expect(page.locator(".field-errors")).to_contain_text("'Excel Workbook' or 'CSV UTF-8 (Comma delimited)'")
 
     page.goto(f"{live_url}/import/course-records/")
     page.get_by_label("CSV file").set_input_files(str(workbook))

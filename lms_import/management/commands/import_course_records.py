@@ -31,7 +31,8 @@ class Command(BaseCommand):
     help = "Import course records (enrollments, completions, credits) from a CSV file."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="the CSV file")
+        parser.add_argument("file", help="the CSV file, or a workbook (.xlsx, .xls, .ods)")
+        parser.add_argument("--sheet", metavar="NAME", default="", help="the workbook's sheet to read (default: first)")
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--course", metavar="ID", help="course-level importer: the course's external_course_id")
         which.add_argument("--global", dest="global_", action="store_true", help="global (legacy) importer")
@@ -76,6 +77,7 @@ class Command(BaseCommand):
             create_accounts=options["create_accounts"],
             allow_auto_complete=options["allow_auto_complete"],
             dry_run=options["dry_run"],
+            sheet=options["sheet"],
         )
         as_json = options["format"] == "json"
 
