@@ -12,7 +12,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # nobody: a fixed key will do there (`make run` makes a real one, scripts/run.sh).
 LOCAL_KEY := DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-tests-and-benchmarks-only-not-a-secret}"
 
-.PHONY: install install-dev run test lint format bench bench-limit bench-embedded services clean
+.PHONY: install install-dev run test lint format bench bench-limit bench-workbook bench-embedded services clean
 
 # Two stamps: what the product needs to run, and on top of it what tests and linters need.
 $(VENV)/.installed: requirements.txt
@@ -58,6 +58,10 @@ bench: install services
 ## bench-limit: the product beside the validated-import limit probe (../shared/limit) on the probe's 1M-row file
 bench-limit: install services
 	$(LOCAL_KEY) $(PY) bench/limit.py $(BENCH_ARGS)
+
+## bench-workbook: the same 100k rows as CSV and as .xlsx, side by side
+bench-workbook: install-dev services
+	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms_bench} $(PY) bench/workbook.py $(BENCH_ARGS)
 
 ## bench-embedded: the run command's SQLite default against PostgreSQL, 100k rows of learners without accounts
 bench-embedded: install services

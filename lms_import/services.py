@@ -58,7 +58,7 @@ from .importer.lock import (
     lock_release_job,
     lock_unlock,
 )
-from .importer.run import LocalSink, PassResult, StagingSink, pass_open, pass_run, pass_run_parallel
+from .importer.run import LocalSink, PassResult, StagingSink, pass_facts, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
 from .selectors import jobs_lost, jobs_stalled, validation_stalled
 
@@ -393,11 +393,12 @@ def import_job_apply(
     try:
         with Pulse(job.pk, token=token, on_progress=on_progress) as pulse:
             try:
-                course, source = pass_open(job)
                 parallel = connection.vendor == "postgresql" and settings.IMPORT_PRODUCER_PROCESS
                 staged = connection.vendor != "postgresql"  # SQLite: see StagingSink
                 if parallel:
-                    source.close()  # the producer process reads the file
+                    course, facts = pass_facts(job)  # the producer process opens the file, and only it
+                else:
+                    course, source = pass_open(job)
                 with ExitStack() as cleanup:
                     if staged:
                         # Checked, planned and staged before the transaction: the pass only reads.
@@ -405,7 +406,7 @@ def import_job_apply(
                         result = pass_run(job, course, source, write=True, pulse=pulse, sink=sink)
                     with transaction.atomic():
                         if parallel:
-                            result = pass_run_parallel(job, course, source.facts, pulse=pulse)
+                            result = pass_run_parallel(job, course, facts, pulse=pulse)
                         elif not staged:
                             result = pass_run(
                                 job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False)

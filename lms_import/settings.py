@@ -175,6 +175,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # --- The importer -----------------------------------------------------------
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
+# A workbook is read whole into memory (python-calamine: about 90 bytes a cell): 8 MB of .xlsx is about 100k
+# rows of the template's width, which an import reads within its 300 MB. Larger sheets go as CSV.
+IMPORT_MAX_WORKBOOK_BYTES = env.int("IMPORT_MAX_WORKBOOK_BYTES", default=8_000_000)
 # Columns a file may have: a header of millions of unknown columns must not pin a worker.
 IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
 # Characters of text one batch holds at most, whatever its rows' width (memory per batch).

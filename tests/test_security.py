@@ -166,6 +166,7 @@ def failing_pass(monkeypatch):
         raise DataError(DATABASE_TEXT)
 
     monkeypatch.setattr(lms_import.services, "pass_open", fail)
+    monkeypatch.setattr(lms_import.services, "pass_facts", fail)  # the apply's first step with a producer
 
 
 def uploaded_job(staff, course, write_csv) -> ImportJob:

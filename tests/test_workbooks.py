@@ -159,3 +159,13 @@ def test_a_workbook_of_the_same_records_gives_the_same_findings_and_records(name
     sheet_row = {start: row for row, start in enumerate(starts, start=1)}
     assert_same(_comparable(json.loads(json.dumps(from_workbook))), _comparable(_remap(from_csv, sheet_row)), name)
     assert len(from_csv["findings"]) > 40 and from_csv["records"]["enrollments"]
+
+
+def test_a_workbook_beyond_what_memory_allows_is_refused_with_what_to_do(course, settings):
+    settings.IMPORT_MAX_WORKBOOK_BYTES = 1_000
+
+    code, out, _ = run_cli(FIXTURES / "records.xlsx", "--course", "CARD101", "--format", "json")
+
+    failure = json.loads(out)["failure"]
+    assert code == 1 and failure["code"] == "F_TOO_LARGE"
+    assert "the limit for one is 1,000. Save the sheet as 'CSV UTF-8'" in failure["message"]

@@ -24,7 +24,7 @@ def main() -> None:
     from django.db import connections
 
     from core.findings import FileProblem
-    from lms_import.importer.run import PipeProgress, PipeSink, job_source_open, pass_run, pipe_end
+    from lms_import.importer.run import PipeProgress, PipeSink, job_source_open, pass_run, pipe_end, source_record
     from lms_import.models import ImportJob
 
     with pipe_end(sys.stdin.fileno(), reading=True) as inbound:
@@ -39,6 +39,7 @@ def main() -> None:
     try:
         job = ImportJob.objects.get(pk=spec["job"])
         source = job_source_open(job, spec["facts"])
+        source_record(job, source)  # its own connection, outside the apply's transaction
         result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
         out.send(("done", result))
     except FileProblem as problem:

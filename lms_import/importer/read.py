@@ -93,7 +93,7 @@ class FileFacts:
     kind: str = "csv"  # or a workbook's: xlsx, xls, ods
 
 
-def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
+def file_inspect(path: Path, *, max_bytes: int, max_workbook_bytes: int | None = None) -> FileFacts:
     """Check that the file is text we can decode; return its size, checksum, encoding and line count."""
     size = path.stat().st_size
     if size > max_bytes:
@@ -110,6 +110,16 @@ def file_inspect(path: Path, *, max_bytes: int) -> FileFacts:
         raise FileProblem(Finding(F_EMPTY, "The file is empty. Export the course records again and upload that file."))
     kind = workbook_kind(path, head)
     if kind:
+        if max_workbook_bytes is not None and size > max_workbook_bytes:
+            raise FileProblem(
+                Finding(
+                    F_TOO_LARGE,
+                    f"The workbook is {size:,} bytes; a workbook is read whole into memory, so the limit for one is "
+                    f"{max_workbook_bytes:,}. Save the sheet as 'CSV UTF-8' (a CSV file may be up to {max_bytes:,} "
+                    f"bytes) and upload that, or split the workbook.",
+                    value=str(size),
+                )
+            )
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(CHUNK):

@@ -131,8 +131,8 @@ def job_source_open(job: ImportJob, facts: FileFacts) -> CsvSource | WorkbookSou
     )
 
 
-def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource | WorkbookSource]:
-    """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
+def pass_facts(job: ImportJob) -> tuple[CourseInfo | None, FileFacts]:
+    """Before any transaction: check the course and what the file is, and record the file's facts on the job."""
     course = None
     if job.importer == ImportJob.Importer.COURSE:
         if job.course is None or job.course.is_shell:
@@ -144,25 +144,30 @@ def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource | WorkbookSo
                 )
             )
         course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
-    facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+    facts = file_inspect(
+        job_file_path(job),
+        max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES,
+        max_workbook_bytes=settings.IMPORT_MAX_WORKBOOK_BYTES,
+    )
+    job.sha256, job.encoding, job.file_size = facts.sha256, facts.encoding_label, facts.size
+    ImportJob.objects.filter(pk=job.pk).update(sha256=job.sha256, encoding=job.encoding, file_size=job.file_size)
+    return course, facts
+
+
+def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource | WorkbookSource]:
+    """pass_facts, and the file opened for its rows (its delimiter or sheet, and how many rows to expect)."""
+    course, facts = pass_facts(job)
     source = job_source_open(job, facts)
-    job.sha256, job.encoding, job.file_size, job.delimiter, job.sheet = (
-        facts.sha256,
-        facts.encoding_label,
-        facts.size,
-        source.delimiter,
-        source.sheet,
-    )
-    job.progress_total = source.expected_rows
-    ImportJob.objects.filter(pk=job.pk).update(
-        sha256=job.sha256,
-        encoding=job.encoding,
-        file_size=job.file_size,
-        delimiter=job.delimiter,
-        sheet=job.sheet,
-        progress_total=job.progress_total,
-    )
+    source_record(job, source)
     return course, source
+
+
+def source_record(job: ImportJob, source: CsvSource | WorkbookSource) -> None:
+    """What opening the file told: its delimiter or the sheet read, and the rows to expect (the progress bar's)."""
+    job.delimiter, job.sheet, job.progress_total = source.delimiter, source.sheet, source.expected_rows
+    ImportJob.objects.filter(pk=job.pk).update(
+        delimiter=job.delimiter, sheet=job.sheet, progress_total=job.progress_total
+    )
 
 
 def pass_run(
@@ -176,7 +181,7 @@ def pass_run(
 ) -> PassResult:
     """check → plan → (sink) over every row of the file. Raises FileProblem for file-level problems."""
     global_importer = job.importer == ImportJob.Importer.GLOBAL
-    pulse.progress(0, job.progress_total)
+    pulse.progress(0, source.expected_rows)
     facts = source.facts
     with source, collector_relaxed():
         header = header_read(source.header, global_importer=global_importer)
@@ -191,7 +196,7 @@ def pass_run(
             now=now,
             job_id=job.pk,
             create_accounts=job.create_accounts,
-            expected_rows=job.progress_total,
+            expected_rows=source.expected_rows,
             fast=not settings.IMPORT_REFERENCE_RULES,
         )
         planner = Planner(
@@ -394,6 +399,7 @@ def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFact
             elif kind == "done":
                 if not message[1].stopped:
                     held_rows_apply(new_accounts)
+                job.refresh_from_db(fields=["delimiter", "sheet", "progress_total"])  # as the producer found them
                 return message[1]
     finally:
         if producer.poll() is None:
