@@ -1,6 +1,6 @@
 """The producer process of a PostgreSQL apply: `python -m lms_import.importer.producer`.
 
-Reads a spec (job id, file facts, database and import settings of the parent) from stdin, runs the
+Reads a spec (job id, the path of its file, file facts, database and import settings of the parent) from stdin, runs the
 pass with a PipeSink, and sends messages (multiprocessing.connection over stdout): ("progress",
 done, total), ("batch", payload, new account ids), then ("done", PassResult), or ("problem",
 Finding) / ("error", text). It only reads the database (look-ups and sequence values); all writes are the
@@ -12,6 +12,7 @@ import gc
 import os
 import sys
 import traceback
+from pathlib import Path
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
 
     from core.findings import FileProblem
     from lms_import.importer.read import CsvSource
-    from lms_import.importer.run import PipeProgress, PipeSink, job_file_path, pass_run, pipe_end
+    from lms_import.importer.run import PipeProgress, PipeSink, pass_run, pipe_end
     from lms_import.models import ImportJob
 
     with pipe_end(sys.stdin.fileno(), reading=True) as inbound:
@@ -40,7 +41,7 @@ def main() -> None:
     try:
         job = ImportJob.objects.get(pk=spec["job"])
         source = CsvSource(
-            job_file_path(job),
+            Path(spec["path"]),
             spec["facts"],
             max_rows=settings.IMPORT_MAX_ROWS,
             max_columns=settings.IMPORT_MAX_COLUMNS,

@@ -60,10 +60,6 @@ DEFAULT_SETTINGS = "lms_import.settings"
 LOST = "The import was unlocked or taken over while it ran; nothing was committed."
 
 
-def job_file_path(job: ImportJob) -> Path:
-    return Path(job.file.path) if job.file else Path(job.source_path)
-
-
 class Progress:
     """What a pass reports to: rows done of rows expected, and whether the lock was lost meanwhile."""
 
@@ -119,8 +115,11 @@ def collector_relaxed() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
-    """Before any transaction: check the course and the file, and record the file's facts on the job at once."""
+def pass_open(job: ImportJob, path: Path) -> tuple[CourseInfo | None, CsvSource]:
+    """Before any transaction: check the course and the file, and record the file's facts on the job at once.
+
+    `path` is the job's file on this machine (lms_import.services.job_file_local: the stored upload, a copy of it
+    when the storage is a bucket, or the command line's file read in place)."""
     course = None
     if job.importer == ImportJob.Importer.COURSE:
         if job.course is None or job.course.is_shell:
@@ -132,10 +131,8 @@ def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource]:
                 )
             )
         course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
-    facts = file_inspect(job_file_path(job), max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
-    source = CsvSource(
-        job_file_path(job), facts, max_rows=settings.IMPORT_MAX_ROWS, max_columns=settings.IMPORT_MAX_COLUMNS
-    )
+    facts = file_inspect(path, max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES)
+    source = CsvSource(path, facts, max_rows=settings.IMPORT_MAX_ROWS, max_columns=settings.IMPORT_MAX_COLUMNS)
     job.sha256, job.encoding, job.file_size, job.delimiter = (
         facts.sha256,
         facts.encoding_label,
@@ -329,10 +326,13 @@ class PipeProgress(Progress):
         self.connection.send(("progress", done, self.total))
 
 
-def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFacts, *, pulse: Progress) -> PassResult:
+def pass_run_parallel(
+    job: ImportJob, course: CourseInfo | None, path: Path, facts: FileFacts, *, pulse: Progress
+) -> PassResult:
     """The apply on PostgreSQL: a producer process checks and plans; this process COPYs, in its transaction."""
     spec = {
         "job": job.pk,
+        "path": str(path),  # the file pass_open read: the producer reads the same one
         "course": course,  # as pass_open found it: the producer checks against the same course
         "facts": facts,
         "database": {k: connection.settings_dict[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
