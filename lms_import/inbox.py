@@ -73,7 +73,10 @@ def inbox_scan() -> dict[str, list]:
         log.warning("IMPORT_INBOX_DIR %s is not a directory; nothing to scan", root)
         return done
     earlier = _looks_read(root)
-    looks: dict[str, list[int]] = {}
+    looks: dict[str, list] = {}
+    now = time.time()
+    # Two looks "a round apart" even when rounds bunch up (a worker that was busy takes two scans in a row).
+    apart = max(settings.IMPORT_INBOX_SECONDS / 2, 0.5)
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(IGNORED_PREFIXES)):
         _claims_check(root, folder, done)
         for path in _waiting_files(folder):
@@ -83,8 +86,13 @@ def inbox_scan() -> dict[str, list]:
             except FileNotFoundError:
                 continue  # another worker took it meanwhile
             look = [stat.st_size, stat.st_mtime_ns]
-            if earlier.get(key) != look:  # new, or still being written: the next round looks again
-                looks[key] = look
+            seen = earlier.get(key) or [None, None, now]
+            if seen[:2] != look:  # new, or still being written: the next round looks again
+                looks[key] = [*look, now]
+                done["waiting"].append(key)
+                continue
+            if now - seen[2] < apart:  # the same, but looked at only just now
+                looks[key] = seen
                 done["waiting"].append(key)
                 continue
             job = _claim(root, folder, path, done)
@@ -106,14 +114,15 @@ def _waiting_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _looks_read(root: Path) -> dict[str, list[int]]:
+def _looks_read(root: Path) -> dict[str, list]:
+    """{"<folder>/<file>": [size, mtime_ns, when that size and time were first seen]}"""
     try:
         return json.loads((root / LOOKS_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return {}
 
 
-def _looks_write(root: Path, looks: dict[str, list[int]]) -> None:
+def _looks_write(root: Path, looks: dict[str, list]) -> None:
     """Replaced whole (a rename), so that a scan running at the same time reads one look or the other, never half."""
     temporary = root / f"{LOOKS_FILE}.{uuid.uuid4().hex}"
     temporary.write_text(json.dumps(looks))
