@@ -99,6 +99,9 @@ VALIDATION_LOST = (
 )
 WAITING = "Waiting for import #{job} to finish: imports write one at a time. This one starts by itself then."
 
+# The failure codes of a job ended by someone else while its pass ran (found lost, unlocked): they announce it.
+ENDED_ELSEWHERE = (LOST, "UNLOCKED")
+
 # Who found a job lost (the audit event's details, the log).
 BY_SWEEP = "the periodic check"
 BY_REDELIVERY = "its task, delivered again"
@@ -583,7 +586,8 @@ def import_job_apply(
         files.close()
         lock_release(token=token)
         _reports_prune(job, reports)
-    _announce(job)
+    if job.failure_code not in ENDED_ELSEWHERE:  # those who ended it meanwhile have announced it
+        _announce(job)
     return job
 
 
