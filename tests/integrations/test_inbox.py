@@ -152,8 +152,13 @@ def test_two_workers_racing_for_one_folder_take_each_file_exactly_once(inbox, st
                 scan_import_inbox.delay()
             time.sleep(0.1)
 
+        # A file leaves the folder when it is claimed; its job is committed a moment later.
+        expected = len(names)
+        wait_for(lambda: ImportJob.objects.count() >= expected, timeout=30, what="the jobs", log=workers)  # noqa: B023 (called at once)
         sources = list(ImportJob.objects.values_list("source", flat=True))
         assert sorted(sources) == sorted(f"inbox: CARD101/{name}" for name in names), round_number
+    time.sleep(1)  # no late second job for any file
+    assert ImportJob.objects.count() == len(names)
     claimed = files(folder / "claimed")
     assert len(claimed) == len(names) == 40 and sorted(c.split("-", 1)[1] for c in claimed) == sorted(names)
     assert len(set(ImportJob.objects.values_list("inbox_file", flat=True))) == 40
