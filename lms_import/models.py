@@ -32,6 +32,15 @@ class ImportJob(models.Model):
         COURSE = "course", "Course-level importer"
         GLOBAL = "global", "Global (legacy) importer"
 
+    class AutoConfirm(models.TextChoices):
+        NEVER = "never", "Never: someone confirms"
+        WHEN_CLEAN = "when_clean", "When the file is clean"
+
+    # Where a job's file came from (History's "Source"); an inbox job's is "inbox: <folder>/<file name>".
+    SOURCE_WEB = "web upload"
+    SOURCE_CLI = "command line"
+    SOURCE_API = "API"
+
     ACTIVE_STATUSES = (Status.UPLOADED, Status.VALIDATING, Status.QUEUED, Status.IMPORTING)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED, db_index=True)
@@ -47,6 +56,14 @@ class ImportJob(models.Model):
 
     file = models.FileField(upload_to=upload_path, blank=True, max_length=255)
     source_path = models.CharField(max_length=1024, blank=True, help_text="File read in place by the command line.")
+    source = models.CharField(
+        max_length=300, blank=True, help_text="How the file came: web upload, command line, API, or inbox: folder/file."
+    )
+    inbox_file = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="The inbox file this job was made from, relative to IMPORT_INBOX_DIR: claimed, then done or failed.",
+    )
     original_filename = models.CharField(max_length=255)
     file_size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
@@ -60,6 +77,8 @@ class ImportJob(models.Model):
     skip_invalid = models.BooleanField(default=False)
     create_accounts = models.BooleanField(default=False)
     allow_auto_complete = models.BooleanField(default=False)
+    # when_clean: a validation without an invalid row or an unacknowledged W_AUTO_COMPLETE confirms itself.
+    auto_confirm = models.CharField(max_length=12, choices=AutoConfirm.choices, default=AutoConfirm.NEVER)
 
     rows_total = models.PositiveIntegerField(default=0)
     rows_valid = models.PositiveIntegerField(default=0)

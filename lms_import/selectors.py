@@ -10,6 +10,9 @@ property, so that a page reads the lock once and hands the same state to every q
     job_is_lost          one job of jobs_lost
     job_progress_data    what the progress bar polls (its keys are read by static/lms_import/progress.js)
     job_confirmable      whether the page offers "Import"
+    job_clean            whether a validated job may confirm itself (auto_confirm "when_clean")
+    job_outcome          what a job that just finished a pass means to the people waiting for it (notifications)
+    job_summary          the command line's --format json object, which the API and the notifications share
 
 "Silent for a lease" has one definition, lms_import.importer.lock.silent, evaluated by the database's clock.
 """
@@ -18,7 +21,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.findings import W_AUTO_COMPLETE
 
-from .importer.lock import LockState, lock_state, silent
+from .importer.lock import LOST, LockState, lock_state, silent
 from .models import ImportJob, ImportLock
 
 Status = ImportJob.Status
@@ -123,3 +126,77 @@ def job_needs_acknowledgment(*, job: ImportJob) -> bool:
 def job_cancellable(*, job: ImportJob) -> bool:
     """The page offers "Cancel" (import_job_cancel also cancels a validation whose worker went silent)."""
     return job.status in (Status.UPLOADED, Status.VALIDATED)
+
+
+def job_clean(*, job: ImportJob) -> bool:
+    """A validated job that may confirm itself: rows to write, not one invalid, nothing left to acknowledge."""
+    return job_confirmable(job=job) and job.rows_invalid == 0 and not job.blocking_auto_complete
+
+
+# What a job that has just finished a pass (or was ended) means for the people waiting for it: the events of the
+# notifications (SPEC §12), as e-mail subjects say them and webhooks name them.
+EVENT_NEEDS_CONFIRMATION, EVENT_SUCCEEDED, EVENT_FAILED, EVENT_LOST = (
+    "needs_confirmation",
+    "succeeded",
+    "failed",
+    "lost",
+)
+EVENTS = (EVENT_NEEDS_CONFIRMATION, EVENT_SUCCEEDED, EVENT_FAILED, EVENT_LOST)
+
+
+def job_outcome(*, job: ImportJob) -> str | None:
+    """The notification event of a job as it is now, or None while it is still on its way (or was cancelled).
+
+    A validated job waits for someone's "Import" (needs_confirmation) if it can be confirmed; one that cannot (its
+    rows are invalid and it was not asked to skip them, or nothing is left to import) has failed as it is. A dry run
+    is never confirmed: it succeeded if it is clean.
+    """
+    if job.status == Status.SUCCEEDED:
+        return EVENT_SUCCEEDED
+    if job.status == Status.FAILED:
+        return EVENT_LOST if job.failure_code == LOST else EVENT_FAILED
+    if job.status == Status.VALIDATED:
+        if job.dry_run:
+            clean = job.rows_invalid == 0 or job.skip_invalid
+            return (
+                EVENT_SUCCEEDED if clean and not job.blocking_auto_complete and not job.failure_code else EVENT_FAILED
+            )
+        return EVENT_NEEDS_CONFIRMATION if job_confirmable(job=job) else EVENT_FAILED
+    return None
+
+
+def job_summary(*, job: ImportJob, errors: int | None = None) -> dict:
+    """The command line's --format json object (SPEC §8: its keys are a contract); the API and webhooks add to it.
+
+    `errors` keeps only the first so many findings (error_count has the total).
+    """
+    seconds = sum(s for s in (job.validate_seconds, job.apply_seconds) if s is not None)
+    kept = job.errors if errors is None else job.errors[:errors]
+    return {
+        "job": job.pk,
+        "status": job.status,
+        "importer": job.importer,
+        "course": job.course.external_course_id if job.course else None,
+        "dry_run": job.dry_run,
+        "encoding": job.encoding,
+        "rows": {
+            "total": job.rows_total,
+            "valid": job.rows_valid,
+            "invalid": job.rows_invalid,
+            "skipped": job.rows_skipped,
+        },
+        "created": {
+            "enrollments": job.created_enrollments,
+            "credits": job.created_credits,
+            "pending": job.created_pending,
+            "accounts": job.created_accounts,
+            "shells": job.created_shells,
+        },
+        "auto_completed": job.auto_completed,
+        "errors": [{k: e.get(k) for k in ("line", "code", "column", "value", "message")} for e in kept],
+        "warnings": [{k: w.get(k) for k in ("code", "message", "count")} for w in job.warnings],
+        "duration_s": round(seconds, 3),
+        "error_count": job.error_count,
+        "failure": {"code": job.failure_code, "message": job.failure_message} if job.failure_code else None,
+        "waiting_for": job.waiting_for_id if job.status == Status.QUEUED else None,
+    }

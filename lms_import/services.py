@@ -10,6 +10,8 @@
     import_job_mark_lost       end a job whose worker is gone: failed, code LOST, its lock released, audited
     import_jobs_sweep          the periodic check (Celery beat): every lost job ends, a died validation runs again once
     import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
+    upload_refusal             why an upload is refused before any job exists (F_NOT_CSV, F_EMPTY), shared by faces
+    job_file_local             the job's file as a path on this machine (a copy, when the storage is a bucket)
 
 Job statuses change here and nowhere else, and tasks are queued here and nowhere else (_queue, on
 commit, by name: this module never imports lms_import.tasks, which imports it). Reads that pages
@@ -21,18 +23,25 @@ with F_LOCKED instead. A job whose worker died is found lost — by the sweep, b
 delivered again, or by the next import taking its stale lock over — and fails with code LOST; it
 is never applied again. A validation whose worker died runs once more, then it is lost too.
 
+Whoever waits for a job hears of it (lms_import.notifications): when a job needs confirmation, succeeds, fails or
+is found lost, _announce queues its e-mail, its webhook and, for an inbox file, the move of that file to done/ or
+failed/ — on commit, as tasks, so that nothing they do can fail, roll back or delay the import. A job uploaded with
+auto_confirm "when_clean" confirms itself after a clean validation (lms_import.selectors.job_clean).
+
 One pass over the file does read → check → plan → apply in batches (lms_import.importer).
 """
 
 import logging
+import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, closing
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import celery
 from django.conf import settings
@@ -42,7 +51,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from core.findings import F_LOCKED, W_AUTO_COMPLETE, FileProblem, Finding
+from core.findings import F_EMPTY, F_LOCKED, F_NOT_CSV, F_TOO_LARGE, W_AUTO_COMPLETE, FileProblem, Finding
 from courses.models import Course
 
 from .importer.lock import (
@@ -58,9 +67,11 @@ from .importer.lock import (
     lock_release_job,
     lock_unlock,
 )
+from .importer.read import SAVE_AS_CSV, not_csv_kind, workbook_kind
 from .importer.run import LocalSink, PassResult, StagingSink, pass_facts, pass_open, pass_run, pass_run_parallel
 from .models import AuditEvent, ImportJob
-from .selectors import jobs_lost, jobs_stalled, validation_stalled
+from .notifications import notification_mail, notification_recipients, webhook_body
+from .selectors import EVENT_LOST, job_clean, job_outcome, jobs_lost, jobs_stalled, validation_stalled
 
 log = logging.getLogger(__name__)
 Status = ImportJob.Status
@@ -71,6 +82,14 @@ VALIDATE_TASK = "lms_import.validate_import_job"
 APPLY_TASK = "lms_import.apply_import_job"
 PURGE_TASK = "lms_import.purge_import_files"  # settings.CELERY_BEAT_SCHEDULE runs it daily
 SWEEP_TASK = "lms_import.sweep_import_jobs"  # settings.CELERY_BEAT_SCHEDULE runs it every IMPORT_SWEEP_SECONDS
+MAIL_TASK = "lms_import.mail_import_notification"
+WEBHOOK_TASK = "lms_import.post_import_webhook"
+INBOX_SCAN_TASK = "lms_import.scan_import_inbox"  # settings.CELERY_BEAT_SCHEDULE, every IMPORT_INBOX_SECONDS
+INBOX_SETTLE_TASK = "lms_import.settle_inbox_file"
+
+# Uploads: what a face accepts as a CSV file by its name (the content is checked by the validation).
+CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+WORKBOOK_EXTENSIONS = (".xlsx", ".xls", ".ods")
 
 # A validation is started at most this often: one whose worker died runs once more, then it is lost (a file that
 # kills its worker, by memory say, must not do so forever).
@@ -81,6 +100,9 @@ VALIDATION_LOST = (
     "site's operators (a worker may run out of memory on this file)."
 )
 WAITING = "Waiting for import #{job} to finish: imports write one at a time. This one starts by itself then."
+
+# The failure codes of a job ended by someone else while its pass ran (found lost, unlocked): they announce it.
+ENDED_ELSEWHERE = (LOST, "UNLOCKED")
 
 # Who found a job lost (the audit event's details, the log).
 BY_SWEEP = "the periodic check"
@@ -99,6 +121,14 @@ class ImportWaiting(Exception):
         super().__init__(f"Job #{job.pk}: " + WAITING.format(job=holder_id or "?"))
 
 
+class UploadRefused(Exception):
+    """An upload that is not taken at all (no job is created): the finding says why, with its F_* code."""
+
+    def __init__(self, finding: Finding):
+        self.finding = finding
+        super().__init__(f"{finding.code}: {finding.message}")
+
+
 class _Blocked(Exception):
     """Rolls the apply back: W_AUTO_COMPLETE needs an acknowledgment first."""
 
@@ -107,8 +137,8 @@ class _RowErrors(Exception):
     """Rolls the apply back: rows are invalid and the admin did not ask to skip them."""
 
 
-def _queue(task_name: str, job_id: int) -> None:
-    """Send the task for job_id once the current transaction commits (at once outside one).
+def _queue(task_name: str, job_id: int, *args) -> None:
+    """Send the task for job_id (and args) once the current transaction commits (at once outside one).
 
     By name, through the Celery app, so that this module needs no import of the tasks (LmsImportConfig.ready
     registers them in every process). A broker that cannot be reached is logged, not raised: the job stays
@@ -117,11 +147,75 @@ def _queue(task_name: str, job_id: int) -> None:
 
     def send() -> None:
         try:
-            celery.current_app.tasks[task_name].delay(job_id)
+            celery.current_app.tasks[task_name].delay(job_id, *args)
         except Exception:
             log.exception("could not queue %s for import job %s", task_name, job_id)
 
     transaction.on_commit(send)
+
+
+def _announce(job: ImportJob, event: str | None = None) -> None:
+    """Tell whoever waits for the job what became of it (SPEC §12), on commit: its e-mail, its webhook, and for an
+    inbox file the move to done/ or failed/. `event` defaults to what the job's state means (selectors.job_outcome);
+    nothing is sent while the job is still on its way. Never raises: the import it follows has happened."""
+    try:
+        event = event or job_outcome(job=job)
+        if job.inbox_file:
+            _queue(INBOX_SETTLE_TASK, job.pk)
+        if event is None:
+            return
+        recipients = notification_recipients(job)
+        if recipients:
+            _queue(MAIL_TASK, job.pk, event, notification_mail(job, event), recipients)
+        if settings.IMPORT_WEBHOOK_URL:
+            _queue(WEBHOOK_TASK, job.pk, event, webhook_body(job, event))
+    except Exception:
+        log.exception("could not announce import job %s", job.pk)
+
+
+# -- uploads -------------------------------------------------------------------------------------
+def upload_too_large(*, size: int, limit: int) -> Finding:
+    return Finding(
+        F_TOO_LARGE,
+        f"The file is about {size:,} bytes; the limit is {limit:,}. Split it into smaller files.",
+        value=str(size),
+    )
+
+
+def upload_refusal(*, upload) -> Finding | None:
+    """Why an upload (a Django File) is not taken at all, or None: a PDF or other binary that is neither a CSV file
+    nor a workbook, a name that is neither's, an empty file. A workbook (.xlsx, .xls, .ods) is taken: the reader reads
+    its sheet and says if it cannot. The web's form, the API and the inbox refuse with it; the size limit is enforced
+    while the upload arrives (lms_import.web.uploads)."""
+    name = PurePath(upload.name or "").name
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    if workbook_kind(upload.file if hasattr(upload, "file") else upload, head):
+        upload.seek(0)
+        return None
+    upload.seek(0)
+    what = not_csv_kind(head)
+    if what:
+        return Finding(
+            F_NOT_CSV, f"{name} is {what}, not a CSV file or a workbook. {SAVE_AS_CSV}", value=head[:8].hex(" ")
+        )
+    if name.lower().endswith(WORKBOOK_EXTENSIONS):
+        return Finding(
+            F_NOT_CSV,
+            f"{name} is named like a workbook but is not one (it may be damaged, or another kind of file renamed). "
+            f"Open it in the spreadsheet program and save it again. {SAVE_AS_CSV}",
+            value=head[:8].hex(" "),
+        )
+    if not name.lower().endswith(CSV_EXTENSIONS):
+        return Finding(
+            F_NOT_CSV,
+            f"{name} is not a CSV file or a workbook; upload a file ending in .csv (or .txt, .tsv), .xlsx, .xls or "
+            f".ods. {SAVE_AS_CSV}",
+        )
+    if upload.size == 0:
+        return Finding(F_EMPTY, "The file is empty. Export the course records again and upload it.")
+    return None
 
 
 # -- creating ------------------------------------------------------------------------------------
@@ -139,12 +233,21 @@ def import_job_create(
     dry_run: bool = False,
     sheet: str = "",
     queue_validation: bool = False,
+    auto_confirm: str = ImportJob.AutoConfirm.NEVER,
+    source: str = "",
+    inbox_file: str = "",
 ) -> ImportJob:
     """A job for an uploaded file (stored under a random name) or a file the command line reads in place;
     `sheet` names a workbook's sheet to read (its first, if blank).
 
-    With queue_validation (the web's upload), its validation is queued once the job is committed.
+    An upload that upload_refusal refuses raises UploadRefused, and no job is made. With queue_validation (the web's
+    upload, the API, the inbox), its validation is queued once the job is committed. `source` is what History
+    shows: the web upload or the command line unless said otherwise.
     """
+    if upload is not None:
+        refusal = upload_refusal(upload=upload)
+        if refusal is not None:
+            raise UploadRefused(refusal)
     job = ImportJob(
         sheet=sheet[:100],
         created_by=user,
@@ -154,6 +257,9 @@ def import_job_create(
         create_accounts=create_accounts,
         allow_auto_complete=allow_auto_complete,
         dry_run=dry_run,
+        auto_confirm=auto_confirm,
+        source=(source or (ImportJob.SOURCE_WEB if upload is not None else ImportJob.SOURCE_CLI))[:300],
+        inbox_file=inbox_file,
         original_filename=(filename or (upload.name if upload else Path(path).name))[:255],
     )
     if upload is not None:
@@ -251,6 +357,32 @@ class Pulse:
             close_old_connections()
 
 
+@contextmanager
+def job_file_local(job: ImportJob) -> Iterator[Path]:
+    """The job's file as a path on this machine, for the reader (and the producer process) to open.
+
+    The command line's file is read in place. An upload is opened through its storage: where the storage has paths
+    (a directory shared by web and workers), that one; otherwise (a bucket) a temporary copy, deleted afterwards.
+    """
+    if not job.file:
+        yield Path(job.source_path)
+        return
+    try:
+        local = job.file.storage.path(job.file.name)
+    except NotImplementedError:
+        local = None
+    if local is not None:
+        yield Path(local)
+        return
+    handle, name = tempfile.mkstemp(prefix=f"import-{job.pk}-", suffix=".csv")
+    try:
+        with os.fdopen(handle, "wb") as copy, job.file.open("rb") as stored:
+            shutil.copyfileobj(stored, copy, 1 << 20)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
 def _record(job: ImportJob, result: PassResult, *, written: bool, reports: list[str]) -> None:
     """Copy a pass's counts, findings and report onto the job (not saved); the report's stored name goes to
     `reports` (see _reports_prune)."""
@@ -326,8 +458,9 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
     reports = [job.error_report.name]
     with Pulse(job.pk, on_progress=on_progress) as pulse:
         try:
-            course, source = pass_open(job)
-            result = pass_run(job, course, source, write=False, pulse=pulse, sink=LocalSink(dry_run=True))
+            with job_file_local(job) as path:
+                course, source = pass_open(job, path)
+                result = pass_run(job, course, source, write=False, pulse=pulse, sink=LocalSink(dry_run=True))
         except FileProblem as problem:
             _record_file_problem(job, problem.finding)
         except Exception:
@@ -343,9 +476,23 @@ def import_job_validate(*, job: ImportJob, on_progress: Progress | None = None) 
             job.status = Status.VALIDATED
         job.progress_done, job.progress_total = pulse.done, max(pulse.total, pulse.done)
     job.validate_finished_at = timezone.now()
-    _save_unless_ended(job, running=Status.VALIDATING)
+    saved = _save_unless_ended(job, running=Status.VALIDATING)
     _reports_prune(job, reports)
+    if saved:
+        _validated(job)
     return job
+
+
+def _validated(job: ImportJob) -> None:
+    """After a validation: a clean job uploaded with auto_confirm "when_clean" confirms itself; otherwise whoever
+    waits for it hears what it needs (confirmation) or what went wrong."""
+    if job.auto_confirm == ImportJob.AutoConfirm.WHEN_CLEAN and job_clean(job=job):
+        try:
+            import_job_confirm(job=job, user=job.created_by)
+            return
+        except ImportRefused:  # cancelled meanwhile
+            job.refresh_from_db()
+    _announce(job)
 
 
 # -- apply: under the lock, all or nothing ---------------------------------------------------------
@@ -388,17 +535,21 @@ def import_job_apply(
         job.errors, job.error_count = [Finding(F_LOCKED, str(held)).as_dict()], 1
         job.apply_finished_at = timezone.now()
         job.save()
+        _announce(job)
         raise
+    _announce_taken_over(job)
 
+    files = ExitStack()  # the job's file on this machine (job_file_local), kept until the pass has ended
     try:
         with Pulse(job.pk, token=token, on_progress=on_progress) as pulse:
             try:
+                path = files.enter_context(job_file_local(job))
                 parallel = connection.vendor == "postgresql" and settings.IMPORT_PRODUCER_PROCESS
                 staged = connection.vendor != "postgresql"  # SQLite: see StagingSink
                 if parallel:
-                    course, facts = pass_facts(job)  # the producer process opens the file, and only it
+                    course, facts = pass_facts(job, path)  # the producer process opens the file, and only it
                 else:
-                    course, source = pass_open(job)
+                    course, source = pass_open(job, path)
                 with ExitStack() as cleanup:
                     if staged:
                         # Checked, planned and staged before the transaction: the pass only reads.
@@ -406,7 +557,7 @@ def import_job_apply(
                         result = pass_run(job, course, source, write=True, pulse=pulse, sink=sink)
                     with transaction.atomic():
                         if parallel:
-                            result = pass_run_parallel(job, course, facts, pulse=pulse)
+                            result = pass_run_parallel(job, course, path, facts, pulse=pulse)
                         elif not staged:
                             result = pass_run(
                                 job, course, source, write=True, pulse=pulse, sink=LocalSink(dry_run=False)
@@ -466,9 +617,22 @@ def import_job_apply(
                     f"under it.",
                 )
     finally:
+        files.close()
         lock_release(token=token)
         _reports_prune(job, reports)
+    if job.failure_code not in ENDED_ELSEWHERE:  # those who ended it meanwhile have announced it
+        _announce(job)
     return job
+
+
+def _announce_taken_over(job: ImportJob) -> None:
+    """lock_acquire took a stale lock over from a job whose worker was gone, and failed that job as lost: say so."""
+    takeovers = AuditEvent.objects.filter(
+        action=AuditEvent.Action.TAKEOVER, details__taken_by_job=job.pk, job__isnull=False
+    ).select_related("job")
+    for event in takeovers:
+        if event.job.failure_code == LOST:
+            _announce(event.job, EVENT_LOST)
 
 
 def _wait_for_turn(job: ImportJob, held: LockHeld) -> ImportWaiting:
@@ -548,6 +712,7 @@ def import_job_cancel(*, job: ImportJob, user) -> ImportJob:
         raise ImportRefused(f"Job #{job.pk} can no longer be cancelled.")
     AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CANCEL, job=job)
     job.refresh_from_db()
+    _announce(job)  # nobody is told of a cancel (whoever cancelled knows), but an inbox file goes to failed/
     return job
 
 
@@ -581,6 +746,7 @@ def import_job_mark_lost(*, job: ImportJob, found_by: str) -> bool:
         )
     log.warning("import job %s is lost (%s; found by %s): marked failed", job.pk, stage, found_by)
     job.refresh_from_db()
+    _announce(job, EVENT_LOST)
     return True
 
 
@@ -646,7 +812,11 @@ def import_files_purge(*, days: int | None = None) -> list[int]:
 # -- the lock ------------------------------------------------------------------------------------------
 def import_lock_unlock(*, user, reason: str = "") -> ImportJob | None:
     """A site admin's Unlock: release the import lock, mark its job failed (if any), audit it; the job or None."""
-    return lock_unlock(user=user, reason=reason)
+    job = lock_unlock(user=user, reason=reason)
+    if job is not None:
+        job.refresh_from_db()
+        _announce(job)
+    return job
 
 
 def error_report_copy(job: ImportJob, destination: Path) -> bool:

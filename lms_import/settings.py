@@ -45,6 +45,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "import_export",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files (/api/docs/)
     "credits",
     "courses",
     "enrollments",
@@ -126,6 +130,31 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 MEDIA_ROOT = Path(env.str("LMS_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # uploads are private; they are streamed through views
+# Uploads and error reports go through Django's storage API: a directory shared by web and workers (MEDIA_ROOT), or
+# with IMPORT_STORAGE=s3 an S3-compatible bucket (django-storages), for machines that share no disk.
+IMPORT_STORAGE = env.str("IMPORT_STORAGE", default="filesystem")
+if IMPORT_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "location": env.str("AWS_LOCATION", default=""),  # a key prefix inside the bucket
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            "default_acl": None,  # private: the bucket's own policy applies
+            "file_overwrite": False,  # names are random anyway; never replace another job's file
+            # The credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or boto3's usual chain.
+        },
+    }
+elif IMPORT_STORAGE == "filesystem":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured(f"IMPORT_STORAGE is {IMPORT_STORAGE!r}; it must be 'filesystem' or 's3'.")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/import/"
@@ -206,6 +235,56 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# --- Integrations (SPEC §12): the API, notifications, the inbox ---------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # Authorization: Token KEY
+        "rest_framework.authentication.SessionAuthentication",  # a logged-in browser (with its CSRF token)
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("IMPORT_API_PAGE_SIZE", default=25),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "lms_import.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Course record importer API",
+    "DESCRIPTION": "Upload course record files, follow their validation, confirm, cancel or revert imports (SPEC §12).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # the assets of drf-spectacular-sidecar, served by whitenoise: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Mail: EMAIL_URL (smtp://user:pass@host:587, smtp+tls://…, smtp+ssl://…, consolemail://, filemail:///path…);
+# the default prints mails on the console (the run command's log).
+vars().update(
+    {key: value for key, value in env.email_url("EMAIL_URL", default="consolemail://").items() if key != "OPTIONS"}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Course record importer <importer@localhost>")
+# Where the links in notifications point: the address people open the site at.
+LMS_BASE_URL = env.str("LMS_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Besides the uploader, who hears when a job needs confirmation, succeeds, fails or is found lost.
+IMPORT_NOTIFY_EMAILS = env.list("IMPORT_NOTIFY_EMAILS", default=[])
+IMPORT_WEBHOOK_URL = env.str("IMPORT_WEBHOOK_URL", default="")
+IMPORT_WEBHOOK_SECRET = env.str("IMPORT_WEBHOOK_SECRET", default="")
+IMPORT_WEBHOOK_TIMEOUT_SECONDS = env.int("IMPORT_WEBHOOK_TIMEOUT_SECONDS", default=10)
+# A receiver that is down is tried again after 1, 2, 4… times this, up to 10 minutes apart, this many times.
+IMPORT_WEBHOOK_RETRY_SECONDS = env.int("IMPORT_WEBHOOK_RETRY_SECONDS", default=30)
+IMPORT_WEBHOOK_RETRIES = env.int("IMPORT_WEBHOOK_RETRIES", default=10)
+
+# The inbox: files dropped in IMPORT_INBOX_DIR/<external_course_id>/ or IMPORT_INBOX_DIR/_global/ (off when unset).
+IMPORT_INBOX_DIR = env.str("IMPORT_INBOX_DIR", default="")
+IMPORT_INBOX_SECONDS = env.int("IMPORT_INBOX_SECONDS", default=30)
+IMPORT_INBOX_USER = env.str("IMPORT_INBOX_USER", default="inbox")
+IMPORT_INBOX_AUTO_CONFIRM = env.str("IMPORT_INBOX_AUTO_CONFIRM", default="when_clean")
+if IMPORT_INBOX_AUTO_CONFIRM not in ("never", "when_clean"):
+    raise ImproperlyConfigured(
+        f"IMPORT_INBOX_AUTO_CONFIRM is {IMPORT_INBOX_AUTO_CONFIRM!r}; it must be 'never' or 'when_clean'."
+    )
+
 # --- Celery -----------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder on disk: no server needed.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -250,6 +329,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-import-files": {"task": "lms_import.purge_import_files", "schedule": 24 * 3600},
 }
+if IMPORT_INBOX_DIR:
+    CELERY_BEAT_SCHEDULE["scan-import-inbox"] = {
+        "task": "lms_import.scan_import_inbox",
+        "schedule": IMPORT_INBOX_SECONDS,
+        "options": {"expires": IMPORT_INBOX_SECONDS},
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 try:
     Path(CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,10 @@
 
 They are queued by name in one place, lms_import.services (_queue), which never imports this module;
 LmsImportConfig.ready imports it so that every process (web, worker, command line) knows the tasks.
-The sweep is sent by Celery beat (settings.CELERY_BEAT_SCHEDULE).
+The sweep, the purge and the inbox's scan are sent by Celery beat (settings.CELERY_BEAT_SCHEDULE).
+
+Notifications are tasks of their own, so that a mail server or a webhook receiver that is down fails or delays
+nothing but them: each is tried again with back-off, then given up (logged).
 
 Tasks are acknowledged late, so a killed worker's task is delivered again; the services only
 move a job forward from the state they expect (uploaded → validating, queued → importing), so a
@@ -15,12 +18,18 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from .inbox import inbox_scan, inbox_settle
 from .models import ImportJob
+from .notifications import WebhookRefused, mail_send, webhook_post
 from .services import (
     APPLY_TASK,
+    INBOX_SCAN_TASK,
+    INBOX_SETTLE_TASK,
+    MAIL_TASK,
     PURGE_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
+    WEBHOOK_TASK,
     ImportRefused,
     ImportWaiting,
     LockHeld,
@@ -77,3 +86,66 @@ def sweep_import_jobs() -> dict[str, list[int]]:
 @shared_task(name=PURGE_TASK)
 def purge_import_files() -> int:
     return len(import_files_purge())
+
+
+# -- notifications -----------------------------------------------------------------------------------------
+MAIL_RETRIES, MAIL_RETRY_SECONDS = 5, 60
+
+
+def notification_countdown(retries: int, base: int) -> int:
+    """Seconds before the next try of a notification: base, doubling, at most 10 minutes (kept under the broker's
+    visibility timeout, so that a waiting retry is not delivered twice)."""
+    return min(base * 2 ** min(retries, 16), 600)
+
+
+@shared_task(bind=True, name=MAIL_TASK, max_retries=MAIL_RETRIES)
+def mail_import_notification(self, job_id: int, event: str, mail: dict, recipients: list[str]) -> int:
+    try:
+        return mail_send(subject=mail["subject"], body=mail["body"], recipients=recipients)
+    except Exception as error:
+        if self.request.retries >= MAIL_RETRIES:
+            log.error("the %s e-mail of import job %s was not sent (%s); given up", event, job_id, error)
+            return 0
+        countdown = notification_countdown(self.request.retries, MAIL_RETRY_SECONDS)
+        log.warning("the %s e-mail of import job %s was not sent (%s); again in %s s", event, job_id, error, countdown)
+        raise self.retry(countdown=countdown)
+
+
+@shared_task(bind=True, name=WEBHOOK_TASK, max_retries=None)
+def post_import_webhook(self, job_id: int, event: str, body: str) -> int | str:
+    url = settings.IMPORT_WEBHOOK_URL
+    if not url:
+        return "off"
+    try:
+        return webhook_post(
+            url=url,
+            body=body,
+            event=event,
+            secret=settings.IMPORT_WEBHOOK_SECRET,
+            timeout=settings.IMPORT_WEBHOOK_TIMEOUT_SECONDS,
+        )
+    except WebhookRefused as refused:
+        log.error("the %s webhook of import job %s was refused (%s); not sent again", event, job_id, refused)
+        return "refused"
+    except Exception as error:
+        if self.request.retries >= settings.IMPORT_WEBHOOK_RETRIES:
+            log.error("the %s webhook of import job %s failed (%s); given up", event, job_id, error)
+            return "failed"
+        countdown = notification_countdown(self.request.retries, settings.IMPORT_WEBHOOK_RETRY_SECONDS)
+        log.warning("the %s webhook of import job %s failed (%s); again in %s s", event, job_id, error, countdown)
+        raise self.retry(countdown=countdown)
+
+
+# -- the inbox -----------------------------------------------------------------------------------------------
+@shared_task(name=INBOX_SCAN_TASK)
+def scan_import_inbox() -> dict[str, list]:
+    return inbox_scan()
+
+
+@shared_task(name=INBOX_SETTLE_TASK)
+def settle_inbox_file(job_id: int) -> str | None:
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    moved = inbox_settle(job=job)
+    return str(moved) if moved else None

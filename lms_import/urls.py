@@ -6,6 +6,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/import/", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("lms_import.api.urls")),  # /api/v1/imports/…, /api/schema/, /api/docs/
     path("", include("lms_import.web.urls")),  # /import/…, /courses/<external_course_id>/import/
     path("", include("enrollments.urls")),  # /reports/pars/, /certificates/<enrollment id>/
 ]

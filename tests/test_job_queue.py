@@ -18,9 +18,13 @@ from enrollments.models import Enrollment
 from lms_import.models import ImportJob
 from lms_import.services import (
     APPLY_TASK,
+    INBOX_SCAN_TASK,
+    INBOX_SETTLE_TASK,
+    MAIL_TASK,
     PURGE_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
+    WEBHOOK_TASK,
     ImportRefused,
     import_job_apply,
     import_job_apply_later,
@@ -61,7 +65,17 @@ def test_every_process_knows_the_tasks_by_name():
     )
 
     assert shell.returncode == 0, shell.stderr
-    assert shell.stdout.splitlines()[-1] == str(sorted([APPLY_TASK, PURGE_TASK, SWEEP_TASK, VALIDATE_TASK]))
+    tasks = [
+        APPLY_TASK,
+        PURGE_TASK,
+        SWEEP_TASK,
+        VALIDATE_TASK,
+        MAIL_TASK,
+        WEBHOOK_TASK,
+        INBOX_SCAN_TASK,
+        INBOX_SETTLE_TASK,
+    ]
+    assert shell.stdout.splitlines()[-1] == str(sorted(tasks))
     assert [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()] == [SWEEP_TASK, PURGE_TASK]  # beat sends
 
 

@@ -162,7 +162,7 @@ def test_admin_exports_are_not_cached(root, course, learner):
 # -- unexpected errors: a reference for staff, the database's text for the log ----------------------------------
 @pytest.fixture
 def failing_pass(monkeypatch):
-    def fail(job):
+    def fail(job, path):
         raise DataError(DATABASE_TEXT)
 
     monkeypatch.setattr(lms_import.services, "pass_open", fail)

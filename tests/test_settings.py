@@ -34,6 +34,15 @@ VARIABLES = (
     "IMPORT_SWEEP_SECONDS",
     "IMPORT_LOCK_RETRY_SECONDS",
     "CELERY_BEAT_SCHEDULE_FILENAME",
+    "EMAIL_URL",
+    "IMPORT_STORAGE",
+    "IMPORT_INBOX_DIR",
+    "IMPORT_INBOX_SECONDS",
+    "IMPORT_INBOX_AUTO_CONFIRM",
+    "IMPORT_NOTIFY_EMAILS",
+    "IMPORT_WEBHOOK_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
 )
 
 
@@ -195,3 +204,50 @@ def test_login_throttling_settings(load_settings):
     assert default.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
     changed = load_settings(LOGIN_FAILURE_LIMIT="10", LOGIN_COOLOFF_MINUTES="60")
     assert changed.AXES_FAILURE_LIMIT == 10 and changed.AXES_COOLOFF_TIME == timedelta(hours=1)
+
+
+# -- integrations (SPEC §12) ----------------------------------------------------------------------------------
+def test_integrations_default_to_the_console_a_shared_directory_and_no_inbox(load_settings):
+    settings = load_settings()
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    assert settings.STORAGES["default"] == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    assert settings.IMPORT_NOTIFY_EMAILS == [] and settings.IMPORT_WEBHOOK_URL == ""
+    assert "scan-import-inbox" not in settings.CELERY_BEAT_SCHEDULE
+    assert settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] == [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ]
+
+
+def test_mail_a_bucket_and_an_inbox_from_the_environment(load_settings, tmp_path):
+    settings = load_settings(
+        EMAIL_URL="smtp+tls://mailer:s%40cret@smtp.example.org:587",
+        IMPORT_NOTIFY_EMAILS="cme@example.org,ops@example.org",
+        IMPORT_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="lms-imports",
+        AWS_S3_ENDPOINT_URL="https://s3.example.org",
+        IMPORT_INBOX_DIR=str(tmp_path / "inbox"),
+        IMPORT_INBOX_SECONDS="10",
+        IMPORT_INBOX_AUTO_CONFIRM="never",
+    )
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS) == ("smtp.example.org", 587, True)
+    assert (settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD) == ("mailer", "s@cret")
+    assert settings.IMPORT_NOTIFY_EMAILS == ["cme@example.org", "ops@example.org"]
+    storage = settings.STORAGES["default"]
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["OPTIONS"]["bucket_name"] == "lms-imports"
+    assert storage["OPTIONS"]["endpoint_url"] == "https://s3.example.org"
+    assert storage["OPTIONS"]["default_acl"] is None and storage["OPTIONS"]["file_overwrite"] is False
+    assert settings.CELERY_BEAT_SCHEDULE["scan-import-inbox"] == {
+        "task": "lms_import.scan_import_inbox",
+        "schedule": 10,
+        "options": {"expires": 10},
+    }
+    assert settings.IMPORT_INBOX_AUTO_CONFIRM == "never"
+
+
+@pytest.mark.parametrize(("name", "value"), [("IMPORT_STORAGE", "nfs"), ("IMPORT_INBOX_AUTO_CONFIRM", "always")])
+def test_a_choice_that_does_not_exist_stops_the_start(load_settings, name, value):
+    with pytest.raises(ImproperlyConfigured, match=name):
+        load_settings(**{name: value})

@@ -20,6 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
 
 from enrollments.models import PendingRecord
 from enrollments.services import enrollment_create
@@ -103,6 +104,7 @@ def world(course, credit_types):
     AccessAttempt.objects.create(username="x", ip_address="127.0.0.1", failures_since_start=1)
     AccessLog.objects.create(username="x", ip_address="127.0.0.1")
     AccessFailureLog.objects.create(username="x", ip_address="127.0.0.1")
+    Token.objects.create(user=staff)
     return {
         "users": {"plain": plain, "learner": learner, "staff": staff, "superuser": superuser},
         "job": job,
@@ -127,6 +129,8 @@ def values_for(route: str, world: dict) -> dict[str, str]:
     }
     if route.startswith("admin/r/"):
         values["object_id"] = str(world["course"].pk)
+    if route.startswith("admin/authtoken/tokenproxy/"):  # DRF's token admin finds a token by its user
+        values["object_id"] = str(world["users"]["staff"].pk)
     return {name: values[name] for name in parameters(route)}
 
 
@@ -162,6 +166,17 @@ EXPECTED = {
     "certificates/": ["login", 200, 200, 200, 200],
     "certificates/<int:pk>/": ["login", 404, 200, 404, 200],
     "certificates/<int:pk>/pdf/": ["login", 404, 200, 404, 200],
+    # The API (SPEC §12): a token or a session of import staff; without one 401, with another user's 403. The
+    # actions are POST only (405 once allowed); revert is for site admins. Its schema and docs: import staff too.
+    "api/v1/^imports/$": [401, 403, 403, 200, 200],
+    "api/v1/^imports/(?P<pk>[^/.]+)/$": [401, 403, 403, 200, 200],
+    "api/v1/^imports/(?P<pk>[^/.]+)/errors/$": [401, 403, 403, 200, 200],
+    "api/v1/^imports/(?P<pk>[^/.]+)/error-report/$": [401, 403, 403, 200, 200],
+    "api/v1/^imports/(?P<pk>[^/.]+)/confirm/$": [401, 403, 403, 405, 405],
+    "api/v1/^imports/(?P<pk>[^/.]+)/cancel/$": [401, 403, 403, 405, 405],
+    "api/v1/^imports/(?P<pk>[^/.]+)/revert/$": [401, 403, 403, 403, 405],
+    "api/schema/": [401, 403, 403, 200, 200],
+    "api/docs/": ["login", 403, 403, 200, 200],
     # Django's own account pages.
     "accounts/login/": [200] * 5,
     "accounts/logout/": [405] * 5,  # POST only
@@ -180,7 +195,7 @@ EXPECTED = {
     "admin/autocomplete/": [*NO_ADMIN, 403],  # without its parameters
     "admin/jsi18n/": [*NO_ADMIN, 200],
     "admin/r/<path:content_type_id>/<path:object_id>/": [*NO_ADMIN, 404],  # a course has no page on the site
-    "admin/^(?P<app_label>auth|axes|credits|courses|enrollments|lms_import)/$": [*NO_ADMIN, 200],
+    "admin/^(?P<app_label>auth|axes|authtoken|credits|courses|enrollments|lms_import)/$": [*NO_ADMIN, 200],
     "admin/(?P<url>.*)$": [*NO_ADMIN, 404],
     "admin/auth/user/<id>/password/": [*NO_ADMIN, 200],
 }

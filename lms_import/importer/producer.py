@@ -1,6 +1,6 @@
 """The producer process of a PostgreSQL apply: `python -m lms_import.importer.producer`.
 
-Reads a spec (job id, file facts, database and import settings of the parent) from stdin, runs the
+Reads a spec (job id, the path of its file, file facts, database and import settings of the parent) from stdin, runs the
 pass with a PipeSink, and sends messages (multiprocessing.connection over stdout): ("progress",
 done, total), ("batch", payload, new account ids), then ("done", PassResult), or ("problem",
 Finding) / ("error", text). It only reads the database (look-ups and sequence values); all writes are the
@@ -12,6 +12,7 @@ import gc
 import os
 import sys
 import traceback
+from pathlib import Path
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
     settings.TIME_ZONE = spec["time_zone"]
     try:
         job = ImportJob.objects.get(pk=spec["job"])
-        source = job_source_open(job, spec["facts"])
+        source = job_source_open(job, Path(spec["path"]), spec["facts"])
         source_record(job, source)  # its own connection, outside the apply's transaction
         result = pass_run(job, spec["course"], source, write=True, pulse=PipeProgress(out), sink=PipeSink(out))
         out.send(("done", result))

@@ -61,10 +61,6 @@ DEFAULT_SETTINGS = "lms_import.settings"
 LOST = "The import was unlocked or taken over while it ran; nothing was committed."
 
 
-def job_file_path(job: ImportJob) -> Path:
-    return Path(job.file.path) if job.file else Path(job.source_path)
-
-
 class Progress:
     """What a pass reports to: rows done of rows expected, and whether the lock was lost meanwhile."""
 
@@ -120,10 +116,10 @@ def collector_relaxed() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def job_source_open(job: ImportJob, facts: FileFacts) -> CsvSource | WorkbookSource:
+def job_source_open(job: ImportJob, path: Path, facts: FileFacts) -> CsvSource | WorkbookSource:
     """The rows of the job's file: its CSV rows, or its workbook sheet's (the one it names, else the first)."""
     return source_open(
-        job_file_path(job),
+        path,
         facts,
         max_rows=settings.IMPORT_MAX_ROWS,
         max_columns=settings.IMPORT_MAX_COLUMNS,
@@ -131,8 +127,11 @@ def job_source_open(job: ImportJob, facts: FileFacts) -> CsvSource | WorkbookSou
     )
 
 
-def pass_facts(job: ImportJob) -> tuple[CourseInfo | None, FileFacts]:
-    """Before any transaction: check the course and what the file is, and record the file's facts on the job."""
+def pass_facts(job: ImportJob, path: Path) -> tuple[CourseInfo | None, FileFacts]:
+    """Before any transaction: check the course and what the file is, and record the file's facts on the job.
+
+    `path` is the job's file on this machine (lms_import.services.job_file_local: the stored upload, a copy of it
+    when the storage is a bucket, or the command line's file read in place)."""
     course = None
     if job.importer == ImportJob.Importer.COURSE:
         if job.course is None or job.course.is_shell:
@@ -145,7 +144,7 @@ def pass_facts(job: ImportJob) -> tuple[CourseInfo | None, FileFacts]:
             )
         course = lookups.courses_find({job.course.external_course_id})[job.course.external_course_id]
     facts = file_inspect(
-        job_file_path(job),
+        path,
         max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES,
         max_workbook_bytes=settings.IMPORT_MAX_WORKBOOK_BYTES,
     )
@@ -154,10 +153,10 @@ def pass_facts(job: ImportJob) -> tuple[CourseInfo | None, FileFacts]:
     return course, facts
 
 
-def pass_open(job: ImportJob) -> tuple[CourseInfo | None, CsvSource | WorkbookSource]:
+def pass_open(job: ImportJob, path: Path) -> tuple[CourseInfo | None, CsvSource | WorkbookSource]:
     """pass_facts, and the file opened for its rows (its delimiter or sheet, and how many rows to expect)."""
-    course, facts = pass_facts(job)
-    source = job_source_open(job, facts)
+    course, facts = pass_facts(job, path)
+    source = job_source_open(job, path, facts)
     source_record(job, source)
     return course, source
 
@@ -352,10 +351,13 @@ class PipeProgress(Progress):
         self.connection.send(("progress", done, self.total))
 
 
-def pass_run_parallel(job: ImportJob, course: CourseInfo | None, facts: FileFacts, *, pulse: Progress) -> PassResult:
+def pass_run_parallel(
+    job: ImportJob, course: CourseInfo | None, path: Path, facts: FileFacts, *, pulse: Progress
+) -> PassResult:
     """The apply on PostgreSQL: a producer process checks and plans; this process COPYs, in its transaction."""
     spec = {
         "job": job.pk,
+        "path": str(path),  # the file pass_open read: the producer reads the same one
         "course": course,  # as pass_open found it: the producer checks against the same course
         "facts": facts,
         "database": {k: connection.settings_dict[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},

@@ -1,20 +1,15 @@
 """The forms of the web workflow: upload, confirm (with the auto-complete acknowledgment) and unlock."""
 
-from pathlib import PurePath
-
 from django import forms
 
-from core.findings import F_NOT_CSV, F_TOO_LARGE
 from courses.models import Course
-from lms_import.importer.read import SAVE_AS_CSV, not_csv_kind, workbook_kind
 from lms_import.models import ImportJob
-
-CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
-WORKBOOK_EXTENSIONS = (".xlsx", ".xls", ".ods")
+from lms_import.services import upload_refusal, upload_too_large
 
 
 def too_large_message(size: int, limit: int) -> str:
-    return f"{F_TOO_LARGE}: The file is about {size:,} bytes; the limit is {limit:,}. Split it into smaller files."
+    finding = upload_too_large(size=size, limit=limit)
+    return f"{finding.code}: {finding.message}"
 
 
 class CourseChoiceField(forms.ModelChoiceField):
@@ -59,21 +54,9 @@ class UploadForm(forms.Form):
 
     def clean_csv_file(self):
         upload = self.cleaned_data["csv_file"]
-        name = PurePath(upload.name).name
-        head = upload.read(16)
-        upload.seek(0)
-        if workbook_kind(upload.file, head):
-            return upload  # the reader reads its first sheet (and says if it cannot)
-        what = not_csv_kind(head)
-        if what:
-            raise forms.ValidationError(f"{F_NOT_CSV}: {name} is {what}, not a CSV file or a workbook. {SAVE_AS_CSV}")
-        if not name.lower().endswith(CSV_EXTENSIONS + WORKBOOK_EXTENSIONS):
-            raise forms.ValidationError(
-                f"{F_NOT_CSV}: {name} is not a CSV file or a workbook; upload a file ending in .csv (or .txt, .tsv), "
-                f".xlsx, .xls or .ods. {SAVE_AS_CSV}"
-            )
-        if upload.size == 0:
-            raise forms.ValidationError("F_EMPTY: The file is empty. Export the course records again and upload it.")
+        refusal = upload_refusal(upload=upload)  # the API and the inbox refuse with the same check
+        if refusal is not None:
+            raise forms.ValidationError(f"{refusal.code}: {refusal.message}")
         return upload
 
     def clean(self):

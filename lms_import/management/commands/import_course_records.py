@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from core.findings import F_LOCKED
 from courses.models import Course
 from lms_import.models import ImportJob
+from lms_import.selectors import job_summary
 from lms_import.services import (
     LockHeld,
     error_report_copy,
@@ -112,7 +113,7 @@ class Command(BaseCommand):
 
     def _print(self, job: ImportJob, as_json: bool, queued: bool = False) -> None:
         if as_json:
-            self.stdout.write(json.dumps(job_summary(job), indent=2))
+            self.stdout.write(json.dumps(job_summary(job=job), indent=2))
         else:
             self.stdout.write(job_text(job, queued=queued))
 
@@ -124,39 +125,6 @@ def exit_code(job: ImportJob) -> int:
         clean = job.status == ImportJob.Status.VALIDATED and (job.rows_invalid == 0 or job.skip_invalid)
         return EXIT_OK if clean and not job.blocking_auto_complete else EXIT_INVALID
     return EXIT_OK if job.status == ImportJob.Status.SUCCEEDED else EXIT_INVALID
-
-
-def job_summary(job: ImportJob) -> dict:
-    """The --format json object; its keys are a contract (SPEC §8)."""
-    seconds = sum(s for s in (job.validate_seconds, job.apply_seconds) if s is not None)
-    return {
-        "job": job.pk,
-        "status": job.status,
-        "importer": job.importer,
-        "course": job.course.external_course_id if job.course else None,
-        "dry_run": job.dry_run,
-        "encoding": job.encoding,
-        "rows": {
-            "total": job.rows_total,
-            "valid": job.rows_valid,
-            "invalid": job.rows_invalid,
-            "skipped": job.rows_skipped,
-        },
-        "created": {
-            "enrollments": job.created_enrollments,
-            "credits": job.created_credits,
-            "pending": job.created_pending,
-            "accounts": job.created_accounts,
-            "shells": job.created_shells,
-        },
-        "auto_completed": job.auto_completed,
-        "errors": [{k: e.get(k) for k in ("line", "code", "column", "value", "message")} for e in job.errors],
-        "warnings": [{k: w.get(k) for k in ("code", "message", "count")} for w in job.warnings],
-        "duration_s": round(seconds, 3),
-        "error_count": job.error_count,
-        "failure": {"code": job.failure_code, "message": job.failure_message} if job.failure_code else None,
-        "waiting_for": job.waiting_for_id if job.status == ImportJob.Status.QUEUED else None,
-    }
 
 
 def job_text(job: ImportJob, *, queued: bool = False) -> str:
