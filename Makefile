@@ -12,7 +12,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # nobody: a fixed key will do there (`make run` makes a real one, scripts/run.sh).
 LOCAL_KEY := DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-tests-and-benchmarks-only-not-a-secret}"
 
-.PHONY: install install-dev run test lint format bench bench-limit bench-workbook bench-embedded services clean
+.PHONY: install install-dev run test lint format bench bench-limit bench-workbook bench-embedded bench-shapes services clean
 
 # Two stamps: what the product needs to run, and on top of it what tests and linters need.
 $(VENV)/.installed: requirements.txt
@@ -66,6 +66,10 @@ bench-workbook: install-dev services
 ## bench-embedded: the run command's SQLite default against PostgreSQL, 100k rows of learners without accounts
 bench-embedded: install services
 	$(LOCAL_KEY) $(PY) bench/embedded.py $(BENCH_ARGS)
+
+## bench-shapes: rows/s of other file shapes beside the main case (--linearity: 100k against 3M rows)
+bench-shapes: install services
+	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms_bench} $(PY) bench/shapes.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

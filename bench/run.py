@@ -125,9 +125,12 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_import(url: str, path: Path, *extra: str) -> tuple[float, int, dict]:
-    """Run the command; return (seconds, peak RSS of the command's whole process tree, its JSON output)."""
-    command = [sys.executable, "manage.py", "import_course_records", str(path), "--course", "BENCH"]
+def run_import(url: str, path: Path, *extra: str, course: str | None = "BENCH") -> tuple[float, int, dict]:
+    """Run the command; return (seconds, peak RSS of the command's whole process tree, its JSON output).
+
+    With course=None the options in `extra` choose the importer (`--global`)."""
+    command = [sys.executable, "manage.py", "import_course_records", str(path)]
+    command += ["--course", course] if course else []
     command += ["--format", "json", *extra]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
