@@ -1,5 +1,6 @@
 """Credit rules (SPEC §4 credit_type/credits): pure functions over plain values, no database."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -26,9 +27,11 @@ ON_INCOMPLETE = (
     "with a date_completed."
 )
 INVALID = "credits must be a number from 0 to 9999.99 with at most two decimals (for example 1.25); got {value}."
-TYPE_MISSING = "credits is set but credit_type is empty. Add the credit type's machine name (for example {example})."
+TYPE_MISSING = (
+    "credits is set but credit_type is empty. Add the credit type's machine name or name (for example {example})."
+)
 CREDITS_MISSING = "credit_type {value} is set but credits is empty. Add the number of credits earned."
-UNKNOWN = "{value} is not a credit type of this site. Use one of: {known}."
+UNKNOWN = "{value} is not a credit type of this site. Use one of (machine name or name): {known}."
 NOT_OFFERED = (
     "The course does not offer {value}. It offers: {offered}. Use one of those or add the credit to the course."
 )
@@ -49,6 +52,39 @@ class Offer:
     max_credits: Decimal
     variable: bool
     increment: Decimal
+    name: str = ""  # the credit type's human name
+
+
+def type_label(machine_name: str, name: str = "") -> str:
+    """How messages name a credit type: its machine name, then its name ("ama_pra_1 (AMA PRA Category 1 Credit)")."""
+    return f"{machine_name} ({name})" if name and name != machine_name else machine_name
+
+
+def _name_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def credit_type_names(names: Mapping[str, str]) -> dict[str, str]:
+    """What a file's credit_type may say, folded, → the machine name it means; from {machine name: name}.
+
+    A credit type may be given by its machine name or by its name, in any case. A machine name wins over
+    another type's name that folds to the same text, and a name two types share means neither of them.
+    """
+    by_name: dict[str, str | None] = {}
+    for machine_name, name in names.items():
+        key = _name_key(name)
+        if key:
+            by_name[key] = machine_name if by_name.get(key, machine_name) == machine_name else None
+    by_machine_name = {_name_key(machine_name): machine_name for machine_name in names}
+    return {key: machine for key, machine in by_name.items() if machine is not None} | by_machine_name
+
+
+def credit_type_resolve(value: str, *, site_types: Mapping[str, int], names: Mapping[str, str]) -> str:
+    """The machine name a row's credit_type means (`names` from credit_type_names); the value itself when it is a
+    machine name or means no credit type (credit_check then says so)."""
+    if not value or value in site_types:
+        return value
+    return names.get(_name_key(value), value)
 
 
 def credits_parse(value: str) -> Decimal | None:
@@ -70,10 +106,13 @@ def credit_check(
     complete: bool,
     site_types: dict[str, int],
     offers: dict[str, Offer] | None,
+    names: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[Decimal | None, list[Finding]]:
     """Check one row's credit against the site's types and the course's offers (None for a shell: anything goes).
 
-    Returns the parsed credits and the findings.
+    credit_type is a machine name or a name (`names`, from credit_type_names); `labels` are the site types'
+    {machine name: name}, for the messages. Returns the parsed credits and the findings.
     """
     if not credit_type and not credits:
         return None, []
@@ -98,8 +137,10 @@ def credit_check(
         findings.append(
             Finding(E_CREDITS_MISSING, CREDITS_MISSING.format(value=show(credit_type)), line, "credits", credits)
         )
-    if credit_type not in site_types:
-        known = ", ".join(sorted(site_types)) or "(none defined)"
+    machine_name = credit_type_resolve(credit_type, site_types=site_types, names=names or {})
+    if machine_name not in site_types:
+        labels = labels or {}
+        known = ", ".join(type_label(t, labels.get(t, "")) for t in sorted(site_types)) or "(none defined)"
         findings.append(
             Finding(
                 E_CREDIT_TYPE_UNKNOWN,
@@ -112,9 +153,9 @@ def credit_check(
         return number, findings
     if offers is None or number is None:
         return number, findings  # a shell takes any site credit type and any decimal(6,2)
-    offer = offers.get(credit_type)
+    offer = offers.get(machine_name)
     if offer is None:
-        offered = ", ".join(sorted(offers)) or "no credit"
+        offered = ", ".join(type_label(o.machine_name, o.name) for _, o in sorted(offers.items())) or "no credit"
         findings.append(
             Finding(
                 E_CREDIT_TYPE_NOT_OFFERED,

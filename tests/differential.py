@@ -329,6 +329,14 @@ class _Rows:
             return ""
         return self.rng.choice(_TRUE if value else _FALSE)
 
+    def credit_type(self, machine_name: str) -> str:
+        """A credit type by its machine name, or by its name in some case (credits.rules.credit_type_resolve)."""
+        roll = self.rng.random()
+        if machine_name not in CREDIT_TYPES or roll >= 0.3:
+            return machine_name
+        name = CREDIT_TYPES[machine_name]
+        return name if roll < 0.15 else (name.upper() if roll < 0.22 else name.lower())
+
     def credits(self, value: Decimal) -> str:
         return self.rng.choice([f"{value:.2f}", format(value.normalize(), "f"), f" {value:.2f}"])
 
@@ -396,7 +404,7 @@ class _Rows:
             cells = self.person(person, ext=identity in ("both", "ext"), email=identity in ("both", "email"))
             cells |= self.stay(stay)
             if credit_type:
-                cells |= {"credit_type": credit_type, "credits": self.credits(credits)}
+                cells |= {"credit_type": self.credit_type(credit_type), "credits": self.credits(credits)}
                 if self.rng.random() < 0.3:
                     expiration = date(2027, 1, 1) + timedelta(days=self.rng.randrange(0, 700))
                     text = expiration.isoformat()
@@ -548,11 +556,17 @@ def _errors(rows: _Rows, rng: random.Random, course: str, prefix: str) -> None:
             row(credit=(name, str(offer.max_credits - Decimal("0.50"))))
     not_offered = sorted(set(CREDIT_TYPES) - set(offers))[0]
     row(credit=(not_offered, "1.00"))  # E_CREDIT_TYPE_NOT_OFFERED
+    row(credit=(CREDIT_TYPES[not_offered].upper(), "1.00"))  # the same, by its name
+    row(credit=(CREDIT_TYPES[variable], "9.00"))  # E_CREDITS_OVER_MAX, the type by its name
+    row(credit=(CREDIT_TYPES[variable] + " Credit", "1.00"))  # E_CREDIT_TYPE_UNKNOWN: not quite a name
 
     # E_DUPLICATE_CREDIT_TYPE: two rows of one type, and two rows without credit, of one enrollment.
     twice = fresh()
     stay = _stay(rng, complete=True)
     rows.enrollment(twice, course, stay, [(variable, top), (variable, top)])
+    # ... and one type given once by its machine name and once by its name.
+    by_name = rows.enrollment(fresh(), course, stay, [(variable, top), (variable, top)])
+    by_name[0]["credit_type"], by_name[1]["credit_type"] = variable, CREDIT_TYPES[variable]
     rows.enrollment(fresh(), course, Stay(stay.start, None, False, None, True, "other"), [])
     again = rows.body[-1]
     rows.add(dict(again), course=course)

@@ -159,6 +159,11 @@ EXPECTED = {
     "import/jobs/<int:pk>/error-report/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/revert/": ["login", 403, 403, 403, 200],
     "courses/<path:external_course_id>/import/": ["login", 403, 403, 200, 200],
+    # Templates (SPEC §13): whoever may upload.
+    "courses/<path:external_course_id>/import/template.csv": ["login", 403, 403, 200, 200],
+    "courses/<path:external_course_id>/import/template.xlsx": ["login", 403, 403, 200, 200],
+    "import/course-records/template.csv": ["login", 403, 403, 200, 200],
+    "import/course-records/template.xlsx": ["login", 403, 403, 200, 200],
     # PARS: site admins and whoever may view enrollments (no role here but the superuser).
     "reports/pars/": ["login", 403, 403, 403, 200],
     "reports/pars/learners.csv": ["login", 403, 403, 403, 200],

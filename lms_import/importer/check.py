@@ -25,6 +25,7 @@ from core.findings import (
     show,
 )
 from courses.rules import shell_title_check
+from credits.rules import credit_type_names, credit_type_resolve
 
 from . import lookups
 from .fast import CreditChecks, FastRowParser, PackedEnrollments, PackedLearners, PackedProfiles
@@ -110,6 +111,7 @@ class Checker:
         create_accounts: bool,
         expected_rows: int = 0,
         fast: bool = True,
+        credit_type_labels: dict[str, str] | None = None,  # {machine name: name}: a row may give either
     ):
         self.header = header
         self.importer_global = importer_global
@@ -119,6 +121,8 @@ class Checker:
         self.parser = parser(header, chosen=chosen, zone=zone, now=now)
         self.credit_check = CreditChecks() if fast else credits_check
         self.credit_types = credit_types
+        self.credit_type_labels = credit_type_labels or {}
+        self.credit_type_names = credit_type_names(self.credit_type_labels)
         self.job_id = job_id
         self.create_accounts = create_accounts
         self.courses: dict[str, CourseInfo] = {course.external_course_id: course} if course else {}
@@ -166,6 +170,7 @@ class Checker:
             # Absent at first sight means a shell of this file, also once the apply has written it.
             self.absent.update(unseen - found.keys())
         credit_check, site_types = self.credit_check, self.credit_types
+        names, labels = self.credit_type_names, self.credit_type_labels
         for item in checked:
             row = item.row
             if row is None or not row.external_course_id:
@@ -185,9 +190,15 @@ class Checker:
                 complete=row.complete,
                 site_types=site_types,
                 offers=course.offers,
+                names=names,
+                labels=labels,
             )
             if found:
                 item.findings += found
+            if row.credit_type:
+                # Given by its name, the credit type is its machine name from here on: duplicates, existing
+                # credit and the write compare machine names.
+                row.credit_type = credit_type_resolve(row.credit_type, site_types=site_types, names=names)
 
     # -- learners: one query by external id and one by e-mail per batch ---------------------
     def _learners_resolve(self, checked: list[Checked]) -> None:

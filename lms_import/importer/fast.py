@@ -138,14 +138,31 @@ class CreditChecks:
         self.passed: dict[tuple, Decimal | None] = {}
 
     def __call__(
-        self, *, line: int, course_key: str, credit_type: str, credits: str, complete: bool, site_types, offers
+        self,
+        *,
+        line: int,
+        course_key: str,
+        credit_type: str,
+        credits: str,
+        complete: bool,
+        site_types,
+        offers,
+        names=None,
+        labels=None,
     ):
         key = (course_key, credit_type, credits, complete)
         number = self.passed.get(key, _MISS)
         if number is not _MISS:
             return number, []
         number, found = credit_check(
-            line=line, credit_type=credit_type, credits=credits, complete=complete, site_types=site_types, offers=offers
+            line=line,
+            credit_type=credit_type,
+            credits=credits,
+            complete=complete,
+            site_types=site_types,
+            offers=offers,
+            names=names,
+            labels=labels,
         )
         if not found:
             remember(self.passed, key, number)

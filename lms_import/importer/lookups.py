@@ -47,6 +47,11 @@ def credit_types_all() -> dict[str, int]:
     return dict(CreditType.objects.values_list("machine_name", "id"))
 
 
+def credit_type_labels() -> dict[str, str]:
+    """{machine name: name} of every credit type: a file may name a type either way (credits.rules)."""
+    return dict(CreditType.objects.values_list("machine_name", "name"))
+
+
 def courses_find(external_ids: set[str]) -> dict[str, CourseInfo]:
     courses = list(
         Course.objects.filter(external_course_id__in=external_ids).annotate(
@@ -61,6 +66,7 @@ def courses_find(external_ids: set[str]) -> dict[str, CourseInfo]:
             max_credits=credit.max_credits,
             variable=credit.variable,
             increment=credit.increment,
+            name=credit.credit_type.name,
         )
     return {
         c.external_course_id: CourseInfo(

@@ -138,11 +138,27 @@ class RowParser:
 
 
 def credits_check(
-    *, line: int, course_key: str, credit_type: str, credits: str, complete: bool, site_types, offers
+    *,
+    line: int,
+    course_key: str,
+    credit_type: str,
+    credits: str,
+    complete: bool,
+    site_types,
+    offers,
+    names=None,
+    labels=None,
 ) -> tuple:
     """The reference: credits.rules.credit_check for every row (course_key only serves the fast form's memory)."""
     return credit_check(
-        line=line, credit_type=credit_type, credits=credits, complete=complete, site_types=site_types, offers=offers
+        line=line,
+        credit_type=credit_type,
+        credits=credits,
+        complete=complete,
+        site_types=site_types,
+        offers=offers,
+        names=names,
+        labels=labels,
     )
 
 

@@ -197,6 +197,7 @@ def pass_run(
             create_accounts=job.create_accounts,
             expected_rows=source.expected_rows,
             fast=not settings.IMPORT_REFERENCE_RULES,
+            credit_type_labels=lookups.credit_type_labels(),
         )
         planner = Planner(
             writer=sink.writer(),

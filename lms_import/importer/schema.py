@@ -70,23 +70,39 @@ COLUMNS: tuple[Column, ...] = (
         255,
         text_parse,
         _in(PROFILE, PENDING, field="external_user_id"),
-        ("uid", "member_id", "external_uid", "learner_id", "user_id", "employee_id"),
+        ("uid", "member_id", "external_uid", "learner_id", "user_id", "employee_id", "student_id", "participant_id"),
     ),
     Column(
         "external_email",
         254,
         email_parse,
         _in(USER, PENDING, field="email"),
-        ("email", "mail", "external_mail", "email_address", "e_mail", "e_mail_address"),
+        (
+            "email",
+            "mail",
+            "external_mail",
+            "email_address",
+            "e_mail",
+            "e_mail_address",
+            "emailaddress",
+            "learner_email",
+            "user_email",
+        ),
     ),
-    Column("first_name", 150, text_parse, _in(USER, PENDING, field="first_name"), ("firstname", "given_name")),
-    Column("last_name", 150, text_parse, _in(USER, PENDING, field="last_name"), ("lastname", "surname", "family_name")),
+    Column("first_name", 150, text_parse, _in(USER, PENDING, field="first_name"), ("firstname", "given_name", "first")),
+    Column(
+        "last_name",
+        150,
+        text_parse,
+        _in(USER, PENDING, field="last_name"),
+        ("lastname", "surname", "family_name", "last"),
+    ),
     Column(
         "external_course_id",
         128,
         text_parse,
         _in(COURSE, field="external_course_id"),
-        ("course_id", "course_code", "course_number"),
+        ("course_id", "course_code", "course_number", "course_no"),
     ),
     Column("title", 255, text_parse, _in(COURSE, field="title"), ("course_title", "course_name")),
     Column(
@@ -94,18 +110,45 @@ COLUMNS: tuple[Column, ...] = (
         40,
         moment_parse,
         _in(ENROLLMENT, PENDING, field="enrollment_start"),
-        ("start_date", "enrollment_date", "enrolled_on", "registration_date"),
+        (
+            "start_date",
+            "enrollment_date",
+            "enrolled_on",
+            "registration_date",
+            "enrolled",
+            "date_enrolled",
+            "enrolled_date",
+            "enrollment_start_date",
+        ),
     ),
-    Column("enrollment_end", 40, moment_parse, _in(ENROLLMENT, PENDING, field="enrollment_end"), ("end_date",)),
-    Column("complete", 10, complete_parse, _in(ENROLLMENT, PENDING, field="complete"), ("completed", "is_complete")),
+    Column(
+        "enrollment_end",
+        40,
+        moment_parse,
+        _in(ENROLLMENT, PENDING, field="enrollment_end"),
+        ("end_date", "enrollment_end_date"),
+    ),
+    Column(
+        "complete",
+        10,
+        complete_parse,
+        _in(ENROLLMENT, PENDING, field="complete"),
+        ("completed", "is_complete", "completion"),
+    ),
     Column(
         "date_completed",
         40,
         moment_parse,
         _in(ENROLLMENT, PENDING, field="date_completed"),
-        ("completion_date", "completed_on", "date_of_completion", "completed_date"),
+        ("completion_date", "completed_on", "date_of_completion", "completed_date", "date_complete"),
     ),
-    Column("credit_type", 64, text_parse, _in(CREDIT_TYPE, field="machine_name"), ("type_of_credit",)),
+    Column(
+        "credit_type",
+        64,
+        text_parse,
+        _in(CREDIT_TYPE, field="machine_name"),
+        ("type_of_credit", "credit_type_name", "credit_name"),
+    ),
     # Parsed with its row by credits.rules.credit_check: whether credits may be given depends on `complete`
     # and on what the row's course offers.
     Column(
@@ -113,23 +156,41 @@ COLUMNS: tuple[Column, ...] = (
         20,
         text_parse,
         _in(AWARD, PENDING, field="credits"),
-        ("credits_earned", "credit_hours", "credit_amount"),
+        ("credits_earned", "credit_hours", "credit_amount", "credits_awarded", "contact_hours"),
     ),
-    Column("credit_expiration", 40, day_parse, _in(AWARD, PENDING, field="credit_expiration")),
+    Column(
+        "credit_expiration",
+        40,
+        day_parse,
+        _in(AWARD, PENDING, field="credit_expiration"),
+        ("expiration_date", "credit_expiration_date", "expiry_date"),
+    ),
     Column("attended", 10, attended_parse, _in(ENROLLMENT, PENDING, field="attended")),
-    Column("participant_category", 10, category_parse, _in(ENROLLMENT, PENDING, field="participant_category")),
-    Column("dob_month", 2, dob_month_parse, _in(PROFILE, PENDING, field="dob_month")),
-    Column("dob_day", 2, dob_day_parse, _in(PROFILE, PENDING, field="dob_day")),
-    Column("licensing_state", 64, text_parse, _in(PROFILE, PENDING, field="licensing_state")),
+    Column(
+        "participant_category",
+        10,
+        category_parse,
+        _in(ENROLLMENT, PENDING, field="participant_category"),
+        ("participant_type", "learner_category"),
+    ),
+    Column("dob_month", 2, dob_month_parse, _in(PROFILE, PENDING, field="dob_month"), ("birth_month",)),
+    Column("dob_day", 2, dob_day_parse, _in(PROFILE, PENDING, field="dob_day"), ("birth_day",)),
+    Column(
+        "licensing_state",
+        64,
+        text_parse,
+        _in(PROFILE, PENDING, field="licensing_state"),
+        ("license_state", "state_of_licensure"),
+    ),
     Column(
         "license_id",
         64,
         text_parse,
         _in(PROFILE, PENDING, field="license_id"),
-        ("npi", "license", "license_number", "npi_number"),
+        ("npi", "license", "license_number", "npi_number", "license_no"),
     ),
     Column("certifying_board", 128, text_parse, _in(PROFILE, PENDING, field="certifying_board")),
-    Column("board_id", 64, text_parse, _in(PROFILE, PENDING, field="board_id")),
+    Column("board_id", 64, text_parse, _in(PROFILE, PENDING, field="board_id"), ("certifying_board_id",)),
 )
 NAMES = tuple(column.name for column in COLUMNS)
 BY_NAME = {column.name: column for column in COLUMNS}
@@ -244,13 +305,16 @@ ORDER = ("user", "profile", "course", "enrollment", "award", "pending")
 
 # -- the header ------------------------------------------------------------------------------------------
 _LOOKUP = {c.name: c.name for c in COLUMNS} | {alias: c.name for c in COLUMNS for alias in c.aliases}
-_SEPARATORS = re.compile(r"[\s\-]+")
+# Spaces, hyphens and the punctuation people decorate headings with ("E-mail", "Email:", "Email*", "Course #",
+# "Credits (hours)"): one underscore inside, nothing at the ends.
+_SEPARATORS = re.compile(r"[\W_]+")
 NEAR_MISSES_LOOKED_AT = 20  # unknown header cells compared with the known names, for F_MISSING_COLUMN's hints
 
 
 def normalize_name(raw: str) -> str:
-    """Trim, drop a BOM, fold case, and turn inner spaces and hyphens into underscores."""
-    return _SEPARATORS.sub("_", raw.replace("\ufeff", "").strip().casefold())
+    """Drop a BOM, fold case, and turn every run of spaces, hyphens and punctuation into one underscore (none at
+    the ends): "E-Mail Address:" → e_mail_address."""
+    return _SEPARATORS.sub("_", raw.replace("\ufeff", "").casefold()).strip("_")
 
 
 @dataclass

@@ -2,7 +2,7 @@ from django.urls import path
 
 from lms_import import revert_views
 
-from . import views
+from . import template_views, views
 
 app_name = "lms_import"
 
@@ -17,4 +17,29 @@ urlpatterns = [
     path("import/jobs/<int:pk>/error-report/", views.job_error_report, name="job-error-report"),
     path("import/jobs/<int:pk>/revert/", revert_views.job_revert, name="job-revert"),
     path("courses/<path:external_course_id>/import/", views.course_records, name="course-import"),
+    # Templates (SPEC §13): the file to fill in, as CSV or Excel.
+    path(
+        "courses/<path:external_course_id>/import/template.csv",
+        template_views.course_template,
+        {"kind": "csv"},
+        name="template-course-csv",
+    ),
+    path(
+        "courses/<path:external_course_id>/import/template.xlsx",
+        template_views.course_template,
+        {"kind": "xlsx"},
+        name="template-course-xlsx",
+    ),
+    path(
+        "import/course-records/template.csv",
+        template_views.global_template,
+        {"kind": "csv"},
+        name="template-global-csv",
+    ),
+    path(
+        "import/course-records/template.xlsx",
+        template_views.global_template,
+        {"kind": "xlsx"},
+        name="template-global-xlsx",
+    ),
 ]
