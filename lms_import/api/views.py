@@ -164,6 +164,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 allow_auto_complete=fields["allow_auto_complete"],
                 auto_confirm=fields["auto_confirm"],
                 sheet=fields.get("sheet", ""),
+                mapping=fields.get("mapping"),
                 source=ImportJob.SOURCE_API,
                 queue_validation=True,
             )

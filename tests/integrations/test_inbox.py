@@ -46,7 +46,6 @@ def test_beat_takes_each_file_to_its_end(inbox, start_worker, start_beat, course
     (inbox / "_global" / "legacy.csv").write_bytes(csv_bytes(legacy, legacy_header))
     (inbox / "NOPE1" / "lost.csv").write_bytes(csv_bytes(CLEAN))
     (inbox / "CARD101" / "workbook.csv").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    (inbox / "CARD101" / "mapping.txt").write_text("not a file to import\n")
 
     done = inbox / "CARD101" / "done"
     wait_for(lambda: files(done), what="the clean file to be imported", log=[worker, beat])
@@ -65,7 +64,7 @@ def test_beat_takes_each_file_to_its_end(inbox, start_worker, start_beat, course
     wait_for(lambda: "workbook.csv.errors.txt" in files(inbox / "CARD101" / "failed"), log=[worker, beat])
     assert "F_NOT_CSV" in (inbox / "CARD101" / "failed" / "workbook.csv.errors.txt").read_text()
     assert not ImportJob.objects.filter(source__in=["inbox: NOPE1/lost.csv", "inbox: CARD101/workbook.csv"]).exists()
-    assert files(inbox / "CARD101") == ["claimed", "done", "failed", "mapping.txt"]
+    assert files(inbox / "CARD101") == ["claimed", "done", "failed"]
 
     history = Client()
     history.force_login(admin_user)
