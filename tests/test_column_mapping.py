@@ -119,6 +119,7 @@ def test_the_command_line_reads_a_file_with_a_saved_mapping(kind, course, learne
     code, out, _ = run_cli(path, "--course", "CARD101", "--mapping", "Registration export", "--skip-invalid")
 
     assert code == 0, out
+    assert "Columns read with the mapping 'Registration export'" in out
     job = ImportJob.objects.get()
     assert job.mapping == saved and job.mapping_applied == MAPPING
     assert (job.rows_valid, job.rows_invalid, job.created_credits) == (2, 1, 2)

@@ -143,6 +143,8 @@ def job_text(job: ImportJob, *, queued: bool = False) -> str:
     lines = [f"Import job #{job.pk}: {job.status}" + (" (dry run: nothing was written)" if job.dry_run else "")]
     what = job.get_importer_display() + (f", course {job.course.external_course_id}" if job.course else "")
     lines.append(f"  {what}; file {job.original_filename}")
+    if job.mapping_applied:
+        lines.append(f"  Columns read with the mapping {job.mapping.name if job.mapping else '(unsaved)'!r}")
     if queued:
         lines.append(f"  Queued for a worker; follow it on /import/jobs/{job.pk}/.")
         return "\n".join(lines)
