@@ -141,7 +141,7 @@ class ColumnMappingAdmin(AuditedAdmin):
 
     @admin.display(description="Columns")
     def columns_shown(self, mapping: ColumnMapping) -> str:
-        text = "; ".join(f"{cell} → {name}" for name, cell in (mapping.columns or {}).items())
+        text = "; ".join(f"{cell or '(not in the file)'} → {name}" for name, cell in (mapping.columns or {}).items())
         return text[:200] + ("…" if len(text) > 200 else "")
 
     def save_model(self, request, obj: ColumnMapping, form, change: bool) -> None:

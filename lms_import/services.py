@@ -49,7 +49,7 @@ from pathlib import Path, PurePath
 import celery
 from django.conf import settings
 from django.core.files import File
-from django.db import close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -81,7 +81,7 @@ from .importer.run import (
     pass_run,
     pass_run_parallel,
 )
-from .importer.schema import NAMES, HeaderMatch, header_match, mapping_problems, mapping_suggest
+from .importer.schema import NAMES, HeaderMatch, header_match, mapping_problems, mapping_suggest, mapping_tidy
 from .models import AuditEvent, ColumnMapping, ImportJob
 from .notifications import notification_mail, notification_recipients, webhook_body
 from .selectors import EVENT_LOST, job_clean, job_outcome, jobs_lost, jobs_stalled, validation_stalled
@@ -281,8 +281,9 @@ def import_job_columns(*, job: ImportJob) -> JobColumns | None:
     global_importer = job.importer == ImportJob.Importer.GLOBAL
     match = header_match(header, global_importer=global_importer, mapping=job.mapping_applied or None)
     suggested = mapping_suggest(header)
+    cells = {cell.strip() for cell in header}
     for column, cell in (job.mapping_applied or {}).items():
-        if column in suggested and cell in header:
+        if column in suggested and (cell == "" or cell in cells):
             suggested[column] = cell  # what was chosen before stands
     return JobColumns(header, rows, match, suggested)
 
@@ -299,7 +300,7 @@ def import_job_remap(*, job: ImportJob, user, columns: dict[str, str], save_as: 
     """The mapping step's "Check again": the same upload goes back through validation read with `columns`
     ({schema column: the file's header}); the earlier findings, counts and report are dropped. With `save_as`, the
     mapping is also saved under that name (a new name: a saved mapping is edited in the admin)."""
-    columns = {name: cell.strip() for name, cell in columns.items() if isinstance(cell, str) and cell.strip()}
+    columns = {name: cell.strip() if isinstance(cell, str) else cell for name, cell in columns.items()}
     problems = mapping_problems(columns)
     if problems:
         raise MappingRefused(" ".join(problems))
@@ -309,17 +310,26 @@ def import_job_remap(*, job: ImportJob, user, columns: dict[str, str], save_as: 
             + ("" if job.file and not job.files_removed_at else " and its uploaded file is not kept")
             + "; only a checked upload that was not imported can be checked again with a mapping."
         )
-    save_as = save_as.strip()
+    with job_file_local(job) as path:
+        header, _ = header_sample(job, path, rows=1)
+    columns = mapping_tidy(columns, header)
+    if not any(columns.values()):
+        raise MappingRefused("Choose the file's column for at least one of the importer's columns.")
+    save_as = save_as.strip()[:100]
     old_report = job.error_report.name
+    taken = MappingRefused(
+        f"A column mapping named {save_as!r} exists already. Choose another name (the admin edits saved mappings)."
+    )
     with transaction.atomic():
         saved = None
         if save_as:
             if ColumnMapping.objects.filter(name=save_as).exists():
-                raise MappingRefused(
-                    f"A column mapping named {save_as!r} exists already. Choose another name (the admin edits "
-                    f"saved mappings)."
-                )
-            saved = ColumnMapping.objects.create(name=save_as[:100], columns=columns, created_by=user)
+                raise taken
+            try:
+                with transaction.atomic():
+                    saved = ColumnMapping.objects.create(name=save_as, columns=columns, created_by=user)
+            except IntegrityError:  # saved by someone else a moment ago
+                raise taken from None
         reset = {
             "status": Status.UPLOADED,
             "mapping": saved,

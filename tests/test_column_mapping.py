@@ -12,7 +12,7 @@ from django.test import Client
 
 from core.findings import FileProblem
 from enrollments.models import Enrollment
-from lms_import.importer.schema import header_read, mapping_problems, mapping_suggest
+from lms_import.importer.schema import header_match, header_read, mapping_problems, mapping_suggest, mapping_tidy
 from lms_import.models import AuditEvent, ColumnMapping, ImportJob
 from lms_import.services import import_job_validate
 
@@ -67,10 +67,45 @@ def test_a_mapping_that_names_a_column_the_file_lacks_is_F_MISSING_COLUMN():
     assert "reads external_email from the column 'Participant Email', which this file's header" in finding.message
 
 
-def test_a_column_both_mapped_and_named_is_a_duplicate():
+def test_a_column_named_like_one_the_mapping_decides_is_ignored():
+    # "email" would be read as external_email, but the mapping reads that from "Participant Email".
+    header = header_read([*FOREIGN, "email"], global_importer=False, mapping=MAPPING)
+
+    assert header.index["external_email"] == 0
+    assert header.warnings == [("W_UNKNOWN_COLUMN", "Ignored unknown columns: 'Notes', 'email'.", 2)]
+    # "Not in the file" (""): the column named "attended" is not read at all.
+    header = header_read([*FOREIGN, "attended"], global_importer=False, mapping=MAPPING | {"attended": ""})
+    assert "attended" not in header.index and header.warnings[0][2] == 2
+    # Without a mapping, two columns read as one are still a duplicate.
     with pytest.raises(FileProblem) as problem:
-        header_read([*FOREIGN, "email"], global_importer=False, mapping=MAPPING)
+        header_read(["email", "E-mail", "complete"], global_importer=False)
     assert problem.value.finding.code == "F_DUPLICATE_COLUMN" and problem.value.finding.column == "external_email"
+
+
+@pytest.mark.parametrize(
+    ("raw", "mapping"),
+    [
+        (FOREIGN, MAPPING),
+        ([*FOREIGN, "email", "Attended"], MAPPING | {"attended": ""}),
+        (["uid", "Completed", "Date of Completion", "Hours", "x"], None),
+        (["E-mail", "Done", "notes"], {"complete": "Done"}),
+    ],
+)
+def test_the_job_pages_table_reads_the_header_as_the_importer_does(raw, mapping):
+    read = header_read(raw, global_importer=False, mapping=mapping)
+    match = header_match(raw, global_importer=False, mapping=mapping)
+
+    assert {name: position for position, (_, name) in enumerate(match.cells) if name} == read.index
+    assert all(present for _, present in match.required)
+
+
+def test_not_in_the_file_is_kept_only_where_the_header_would_say_otherwise():
+    chosen = {"external_email": "Participant Email", "complete": "Done", "attended": "", "board_id": ""}
+    assert mapping_tidy(chosen, [*FOREIGN, "Attended"]) == {
+        "external_email": "Participant Email",
+        "complete": "Done",
+        "attended": "",
+    }
 
 
 def test_the_suggestions_are_the_most_similar_columns():
@@ -254,3 +289,21 @@ def test_mappings_are_edited_in_the_admin_and_every_change_is_audited(course):
     assert (mapping.name, mapping.columns, mapping.created_by) == ("HR export", {"complete": "Done"}, admin)
     event = AuditEvent.objects.get(action="admin_add")
     assert event.actor == admin and event.details["model"] == "lms_import.ColumnMapping"
+
+
+@pytest.mark.django_db
+def test_not_in_the_file_keeps_a_column_named_like_it_from_being_read(staff, course, learner):
+    rows = [[*row, "maybe"] for row in ROWS[:2]]  # "maybe" is no 0/1: read as attended, it would be an error
+    job = import_job_validate(job=upload(staff, csv_text(rows, [*FOREIGN, "Attended"]).encode(), "export.csv"))
+    step = staff.get(f"/import/jobs/{job.pk}/mapping/").content.decode()
+    assert '<option value="Attended" selected>Attended (e.g. maybe, maybe)</option>' in step  # read by its name
+
+    choices = {f"column_{name}": cell for name, cell in MAPPING.items()} | {"column_attended": ""}
+    staff.post(f"/import/jobs/{job.pk}/mapping/", choices)
+    job = import_job_validate(job=ImportJob.objects.get(pk=job.pk))
+
+    assert job.mapping_applied == MAPPING | {"attended": ""} and job.mapping is None
+    assert (job.status, job.rows_valid, job.rows_invalid) == ("validated", 2, 0)
+    assert "Ignored unknown columns: 'Notes', 'Attended'." in [w["message"] for w in job.warnings]
+    page = staff.get(f"/import/jobs/{job.pk}/").content.decode()
+    assert "chosen on this page: " in page and '<span class="code">attended</span> not in the file' in page

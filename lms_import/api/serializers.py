@@ -72,6 +72,13 @@ class LinksSerializer(serializers.Serializer):
     revert = serializers.URLField(allow_null=True, help_text="Site admins, for a succeeded import.")
 
 
+class MappingUsedSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True, help_text="The saved mapping's name; null if chosen without one.")
+    columns = serializers.DictField(
+        child=serializers.CharField(), help_text="{importer column: the file's heading}, as the file was read."
+    )
+
+
 class JobSerializer(serializers.Serializer):
     """An import job: the command line's JSON keys (SPEC §8) plus progress, how it was made, and links."""
 
@@ -93,6 +100,9 @@ class JobSerializer(serializers.Serializer):
     progress = ProgressSerializer()
     file = serializers.CharField(help_text="The file's name as it was uploaded.")
     source = serializers.CharField(help_text="web upload, command line, API, or inbox: folder/file.")
+    mapping = MappingUsedSerializer(
+        allow_null=True, help_text="The column mapping the file was read with (SPEC §13); null without one."
+    )
     created_by = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     skip_invalid = serializers.BooleanField()
@@ -116,6 +126,9 @@ class JobSerializer(serializers.Serializer):
             "progress": {"done": progress["done"], "total": progress["total"]},
             "file": job.original_filename,
             "source": job.source,
+            "mapping": {"name": job.mapping.name if job.mapping else None, "columns": job.mapping_applied}
+            if job.mapping_applied
+            else None,
             "created_by": job.created_by.get_username() if job.created_by else None,
             "created_at": serializers.DateTimeField().to_representation(job.created_at),
             "skip_invalid": job.skip_invalid,

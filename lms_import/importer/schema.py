@@ -333,17 +333,34 @@ class HeaderMatch:
     required: list[tuple[str, bool]]  # each required column (or pair of columns), and whether the file has it
 
 
+def _decided(mapping: Mapping | None) -> set[str]:
+    """The columns a mapping decides: read from the cell it names, or (named with "") from none. A cell named like
+    one of them but not chosen by the mapping is not read as it."""
+    return {name for name in (mapping or {}) if name in BY_NAME}
+
+
 def header_match(raw: list[str], *, global_importer: bool, mapping: Mapping | None = None) -> HeaderMatch:
     """What header_read would make of each cell, without raising: a mapping's columns first, then names and aliases."""
     index, _ = _mapped(raw, mapping)
     by_position = {position: name for name, position in index.items()}
+    decided = _decided(mapping)
     cells = []
     for position, cell in enumerate(raw):
-        name = by_position.get(position) or _LOOKUP.get(normalize_name(cell))
-        if name is not None and position not in by_position:
-            index.setdefault(name, position)
+        name = by_position.get(position)
+        if name is None:
+            name = _LOOKUP.get(normalize_name(cell))
+            name = None if name in decided else name
+            if name is not None:
+                index.setdefault(name, position)
         cells.append((cell, name))
     return HeaderMatch(cells, _required(index, global_importer=global_importer))
+
+
+def mapping_tidy(mapping: Mapping, raw: list[str]) -> Mapping:
+    """A mapping as the mapping step saves it: the columns chosen, and "not in the file" ("") only for a column that
+    the header would otherwise read by its name or an alias (where it says something)."""
+    named = {_LOOKUP.get(normalize_name(cell)) for cell in raw}
+    return {name: cell for name, cell in mapping.items() if cell or name in named}
 
 
 SUGGEST_CUTOFF = 0.6
@@ -387,8 +404,9 @@ def mapping_suggest(raw: list[str]) -> Mapping:
 def header_read(raw: list[str], *, global_importer: bool, mapping: Mapping | None = None) -> Header:
     """Map a header line to column names, or raise FileProblem when the file cannot be read as course records.
 
-    A mapping's columns are read from the cells it names (a cell it names that the header lacks is F_MISSING_COLUMN);
-    every other cell by its name or alias, as without one."""
+    A mapping's columns are read from the cells it names (a cell it names that the header lacks is F_MISSING_COLUMN),
+    or, named with "" ("not in the file"), from none; every other cell by its name or alias, as without one. A cell
+    named like a column the mapping decides is ignored like an unknown one (W_UNKNOWN_COLUMN)."""
     index, absent = _mapped(raw, mapping)
     if absent:
         name, cell = absent[0]
@@ -405,6 +423,7 @@ def header_read(raw: list[str], *, global_importer: bool, mapping: Mapping | Non
             )
         )
     mapped_positions = set(index.values())
+    decided = _decided(mapping)
     repaired: list[str] = []
     unknown: list[str] = []
     for position, cell in enumerate(raw):
@@ -412,7 +431,7 @@ def header_read(raw: list[str], *, global_importer: bool, mapping: Mapping | Non
             continue
         normal = normalize_name(cell)
         name = _LOOKUP.get(normal)
-        if name is None:
+        if name is None or name in decided:  # unknown, or a column the mapping reads from another cell (or none)
             if normal:
                 unknown.append(cell.strip())
             continue

@@ -354,5 +354,6 @@ def test_a_saved_mapping_reads_a_file_whose_columns_are_named_otherwise(api, wor
     checked = job_when(staff, uploaded.json()["job"], "validated", "failed", worker=worker)
     assert checked["status"] == "validated" and checked["rows"] == {"total": 3, "valid": 2, "invalid": 1, "skipped": 0}
     assert [(e["line"], e["code"], e["column"]) for e in checked["errors"]] == [NOBODY]
+    assert checked["mapping"] == {"name": "Registration export", "columns": MAPPING}
     job = ImportJob.objects.get()
     assert job.mapping.name == "Registration export" and job.mapping_applied == MAPPING
