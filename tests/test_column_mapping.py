@@ -306,4 +306,4 @@ def test_not_in_the_file_keeps_a_column_named_like_it_from_being_read(staff, cou
     assert (job.status, job.rows_valid, job.rows_invalid) == ("validated", 2, 0)
     assert "Ignored unknown columns: 'Notes', 'Attended'." in [w["message"] for w in job.warnings]
     page = staff.get(f"/import/jobs/{job.pk}/").content.decode()
-    assert "chosen on this page: " in page and '<span class="code">attended</span> not in the file' in page
+    assert "not saved by name: " in page and '<span class="code">attended</span> not in the file' in page
