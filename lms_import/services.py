@@ -310,8 +310,11 @@ def import_job_remap(*, job: ImportJob, user, columns: dict[str, str], save_as: 
             + ("" if job.file and not job.files_removed_at else " and its uploaded file is not kept")
             + "; only a checked upload that was not imported can be checked again with a mapping."
         )
-    with job_file_local(job) as path:
-        header, _ = header_sample(job, path, rows=1)
+    try:
+        with job_file_local(job) as path:
+            header, _ = header_sample(job, path, rows=1)
+    except (FileProblem, OSError) as error:
+        raise ImportRefused(f"Job #{job.pk}'s uploaded file cannot be read again ({error}); upload it again.") from None
     columns = mapping_tidy(columns, header)
     if not any(columns.values()):
         raise MappingRefused("Choose the file's column for at least one of the importer's columns.")

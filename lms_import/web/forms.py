@@ -100,7 +100,6 @@ class MappingForm(forms.Form):
             if cell.strip():
                 shown = f" (e.g. {', '.join(s[:30] for s in samples)})" if samples else " (empty)"
                 choices.append((cell.strip(), f"{cell.strip()[:60]}{shown}"))
-        self.samples = {cell.strip(): samples for cell, _, samples in columns.columns}
         fields = {}
         for name in SCHEMA_COLUMNS:
             fields[f"column_{name}"] = forms.ChoiceField(
