@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import AuditEvent, ImportJob, ImportLock
+from .admin_support import AuditedAdmin
+from .models import AuditEvent, ColumnMapping, ImportJob, ImportLock
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,6 +66,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
         (None, {"fields": ("links", "status", "importer", "course", "created_by", "created_at", "dry_run")}),
         ("File", {"fields": ("original_filename", "file_size", "sha256", "encoding", "delimiter")}),
         ("Options", {"fields": ("skip_invalid", "create_accounts", "allow_auto_complete")}),
+        ("Column mapping", {"fields": ("mapping", "mapping_applied")}),
         (
             "Counts",
             {
@@ -124,3 +126,25 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def summary(self, event: AuditEvent) -> str:
         text = ", ".join(f"{key}: {value}" for key, value in (event.details or {}).items())
         return text[:200] + ("…" if len(text) > 200 else "")
+
+
+@admin.register(ColumnMapping)
+class ColumnMappingAdmin(AuditedAdmin):
+    """Saved column mappings (SPEC §13), made on an import's page (Map the columns) or here; every change audited.
+    A job keeps a copy of the mapping it was read with, so editing one changes no past job."""
+
+    list_display = ("name", "columns_shown", "created_by", "updated_at")
+    search_fields = ("name",)
+    list_select_related = ("created_by",)
+    fields = ("name", "columns", "created_by", "created_at", "updated_at")
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+    @admin.display(description="Columns")
+    def columns_shown(self, mapping: ColumnMapping) -> str:
+        text = "; ".join(f"{cell or '(not in the file)'} → {name}" for name, cell in (mapping.columns or {}).items())
+        return text[:200] + ("…" if len(text) > 200 else "")
+
+    def save_model(self, request, obj: ColumnMapping, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -7,6 +7,7 @@
         done/job42-records.csv  imported (with job42-records.errors.csv beside it if it has an error report)
         failed/job43-records.csv, job43-records.errors.csv
       _global/                  the global (legacy) importer
+      CARD101/mapping.txt       optional, one line: the saved column mapping (SPEC §13) the folder's files are read with
       .inbox-looks.json         the last look at each waiting file
 
 Celery beat sends the scan (inbox_scan) every IMPORT_INBOX_SECONDS. A file is claimed by renaming it into
@@ -16,7 +17,8 @@ as IMPORT_INBOX_USER's, with IMPORT_INBOX_AUTO_CONFIRM. When the job ends — im
 checked with errors so that it cannot be imported as it is — the services queue inbox_settle, which moves the file
 to done/ or failed/ with its error report. A workbook (.xlsx, .xls, .ods) is imported from its first sheet. A file
 that is neither a CSV file nor a workbook, or that sits in a folder named after no course, is moved to failed/ at
-once with a .errors.txt saying why; no job is made for it.
+once with a .errors.txt saying why; no job is made for it. So is every file of a folder whose mapping.txt names no
+saved column mapping.
 
 Every worker that may take the scan must see IMPORT_INBOX_DIR (it is a shared directory, like the inboxes that
 other systems drop files into).
@@ -40,7 +42,7 @@ from courses.models import Course
 
 from .models import ImportJob
 from .selectors import EVENT_FAILED, EVENT_LOST, EVENT_SUCCEEDED, job_outcome
-from .services import UploadRefused, import_job_create
+from .services import MappingRefused, UploadRefused, column_mapping_find, import_job_create
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ GLOBAL_FOLDER = "_global"
 CLAIMED, DONE, FAILED = "claimed", "done", "failed"
 LOOKS_FILE = ".inbox-looks.json"
 # Not files to import: the folder's column mapping (SPEC §13), and what other programs write while they copy.
-IGNORED_NAMES = {"mapping.txt"}
+MAPPING_FILE = "mapping.txt"  # one line: the name of the saved column mapping the folder's files are read with
+IGNORED_NAMES = {MAPPING_FILE}
 IGNORED_PREFIXES = (".", "~$")
 IGNORED_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".errors.txt", ".errors.csv")
 
@@ -140,6 +143,12 @@ def _claim(root: Path, folder: Path, path: Path, done: dict) -> ImportJob | None
             if _refuse(folder, path, NO_SUCH_COURSE.format(folder=folder.name)):
                 done["refused"].append(f"{folder.name}/{path.name}")
             return None
+    try:
+        mapping = _folder_mapping(folder)
+    except MappingRefused as refused:
+        if _refuse(folder, path, f"{folder.name}/{MAPPING_FILE}: {refused}"):
+            done["refused"].append(f"{folder.name}/{path.name}")
+        return None
     claimed = folder / CLAIMED / f"{uuid.uuid4().hex[:12]}-{path.name}"
     claimed.parent.mkdir(exist_ok=True)
     try:
@@ -158,6 +167,7 @@ def _claim(root: Path, folder: Path, path: Path, done: dict) -> ImportJob | None
                 auto_confirm=settings.IMPORT_INBOX_AUTO_CONFIRM,
                 source=f"inbox: {folder.name}/{path.name}",
                 inbox_file=str(claimed.relative_to(root)),
+                mapping=mapping,
             )
     except UploadRefused as refused:
         if _refuse(folder, claimed, str(refused), name=path.name):
@@ -166,6 +176,17 @@ def _claim(root: Path, folder: Path, path: Path, done: dict) -> ImportJob | None
         log.exception("the inbox could not make a job of %s; it is put back for the next round", path)
         os.rename(claimed, path)
     return None
+
+
+def _folder_mapping(folder: Path):
+    """The saved column mapping named by the folder's mapping.txt (its first non-blank line), or None without one;
+    MappingRefused when it names no saved mapping."""
+    try:
+        text = (folder / MAPPING_FILE).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return None
+    name = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return column_mapping_find(name=name) if name else None
 
 
 def _refuse(folder: Path, path: Path, reason: str, *, name: str | None = None) -> bool:

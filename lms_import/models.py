@@ -2,6 +2,7 @@ import uuid
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -119,6 +120,14 @@ class ImportJob(models.Model):
     reverted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The column mapping the file was read with (SPEC §13): the saved one chosen, if any, and the mapping as applied
+    # (kept even if the saved one is edited or deleted later). Empty: the file's own column names.
+    mapping = models.ForeignKey(
+        "ColumnMapping", null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    mapping_applied = models.JSONField(
+        default=dict, blank=True, help_text="Schema column -> the file's column header, as this job read the file."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -158,6 +167,40 @@ class ImportJob(models.Model):
         if self.apply_started_at and self.apply_finished_at:
             return (self.apply_finished_at - self.apply_started_at).total_seconds()
         return None
+
+
+class ColumnMapping(models.Model):
+    """A saved column mapping (SPEC §13): which column of a file holds each of the importer's columns.
+
+    `columns` is {schema column: the file's header text}, e.g. {"external_email": "Participant Email"}. It is
+    applied while the header is read (lms_import.importer.schema.header_read), for CSV files and workbooks alike,
+    by every face: the upload form, --mapping NAME, the API's mapping, an inbox folder's mapping.txt.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    columns = models.JSONField(
+        default=dict,
+        help_text='Each importer column and the file\'s header that holds it, e.g. {"external_email": "Participant '
+        'Email", "complete": "Done"}.',
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from lms_import.importer.schema import mapping_problems  # the schema knows its columns
+
+        problems = mapping_problems(self.columns)
+        if problems:
+            raise ValidationError({"columns": problems})
 
 
 class ImportLock(models.Model):
@@ -202,6 +245,7 @@ class AuditEvent(models.Model):
         ADMIN_CHANGE = "admin_change", "Admin: changed"
         ADMIN_DELETE = "admin_delete", "Admin: deleted"
         ADMIN_IMPORT = "admin_import", "Admin: imported a spreadsheet"
+        MAPPING = "mapping", "Columns mapped, checked again"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -11,6 +11,9 @@
     import_jobs_sweep          the periodic check (Celery beat): every lost job ends, a died validation runs again once
     import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
     upload_refusal             why an upload is refused before any job exists (F_NOT_CSV, F_EMPTY), shared by faces
+    column_mapping_find        a saved column mapping by its name (the upload form, --mapping, the API, mapping.txt)
+    import_job_columns         the job's header as read (each cell's column, the required ones) and samples of its rows
+    import_job_remap           the mapping step: check the same upload again with a column mapping (SPEC §13)
     job_file_local             the job's file as a path on this machine (a copy, when the storage is a bucket)
 
 Job statuses change here and nowhere else, and tasks are queued here and nowhere else (_queue, on
@@ -46,7 +49,7 @@ from pathlib import Path, PurePath
 import celery
 from django.conf import settings
 from django.core.files import File
-from django.db import close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -68,8 +71,18 @@ from .importer.lock import (
     lock_unlock,
 )
 from .importer.read import SAVE_AS_CSV, not_csv_kind, workbook_kind
-from .importer.run import LocalSink, PassResult, StagingSink, pass_facts, pass_open, pass_run, pass_run_parallel
-from .models import AuditEvent, ImportJob
+from .importer.run import (
+    LocalSink,
+    PassResult,
+    StagingSink,
+    header_sample,
+    pass_facts,
+    pass_open,
+    pass_run,
+    pass_run_parallel,
+)
+from .importer.schema import NAMES, HeaderMatch, header_match, mapping_problems, mapping_suggest, mapping_tidy
+from .models import AuditEvent, ColumnMapping, ImportJob
 from .notifications import notification_mail, notification_recipients, webhook_body
 from .selectors import EVENT_LOST, job_clean, job_outcome, jobs_lost, jobs_stalled, validation_stalled
 
@@ -218,6 +231,144 @@ def upload_refusal(*, upload) -> Finding | None:
     return None
 
 
+# -- column mappings (SPEC §13) --------------------------------------------------------------------------
+SCHEMA_COLUMNS = NAMES  # the importer's columns, in the order the mapping step lists them
+SAMPLE_ROWS = 50  # rows of the file the mapping step reads for its sample values
+SAMPLES_SHOWN = 3
+
+
+class MappingRefused(Exception):
+    """A column mapping that cannot be used: unknown by that name, or unsound as chosen. The message says why."""
+
+
+def column_mapping_find(*, name: str) -> ColumnMapping:
+    """The saved mapping of that name; MappingRefused naming the saved ones when there is none."""
+    mapping = ColumnMapping.objects.filter(name=name.strip()).first()
+    if mapping is None:
+        names = list(ColumnMapping.objects.order_by("name").values_list("name", flat=True))
+        known = f"The saved mappings are: {', '.join(repr(n) for n in names)}." if names else "None is saved yet."
+        raise MappingRefused(
+            f"There is no saved column mapping named {name.strip()!r}. {known} A site admin saves mappings in the "
+            f"admin, or on an import's page (Map the columns)."
+        )
+    return mapping
+
+
+class JobColumns:
+    """A job's header as the importer reads it, with the first values of each column: the F_MISSING_COLUMN table
+    and the mapping step."""
+
+    def __init__(self, header: list[str], rows: list[list[str]], match: HeaderMatch, suggested: dict[str, str]):
+        self.header = header
+        self.required = match.required
+        self.suggested = suggested
+        self.columns = []  # (header cell, the column it is read as or None, its first non-empty values)
+        for position, (cell, name) in enumerate(match.cells):
+            values = [row[position].strip() for row in rows if position < len(row) and row[position].strip()]
+            self.columns.append((cell, name, values[:SAMPLES_SHOWN]))
+
+
+def import_job_columns(*, job: ImportJob) -> JobColumns | None:
+    """The job's header and samples, read from its stored file (its first rows only); None when the file is gone
+    or cannot be read (the job's own findings say why)."""
+    if job.files_removed_at or not (job.file or job.source_path):
+        return None
+    try:
+        with job_file_local(job) as path:
+            header, rows = header_sample(job, path, rows=SAMPLE_ROWS)
+    except (FileProblem, OSError):
+        return None
+    global_importer = job.importer == ImportJob.Importer.GLOBAL
+    match = header_match(header, global_importer=global_importer, mapping=job.mapping_applied or None)
+    suggested = mapping_suggest(header)
+    cells = {cell.strip() for cell in header}
+    for column, cell in (job.mapping_applied or {}).items():
+        if column in suggested and (cell == "" or cell in cells):
+            suggested[column] = cell  # what was chosen before stands
+    return JobColumns(header, rows, match, suggested)
+
+
+REMAPPABLE = (Status.FAILED, Status.VALIDATED)
+
+
+def job_remappable(job: ImportJob) -> bool:
+    """Whether the mapping step may check this job again: an uploaded file still kept, checked and not imported."""
+    return bool(job.file) and not job.files_removed_at and job.status in REMAPPABLE
+
+
+def import_job_remap(*, job: ImportJob, user, columns: dict[str, str], save_as: str = "") -> ImportJob:
+    """The mapping step's "Check again": the same upload goes back through validation read with `columns`
+    ({schema column: the file's header}); the earlier findings, counts and report are dropped. With `save_as`, the
+    mapping is also saved under that name (a new name: a saved mapping is edited in the admin)."""
+    columns = {name: cell.strip() if isinstance(cell, str) else cell for name, cell in columns.items()}
+    problems = mapping_problems(columns)
+    if problems:
+        raise MappingRefused(" ".join(problems))
+    if not job_remappable(job):
+        raise ImportRefused(
+            f"Job #{job.pk} is {job.status}"
+            + ("" if job.file and not job.files_removed_at else " and its uploaded file is not kept")
+            + "; only a checked upload that was not imported can be checked again with a mapping."
+        )
+    try:
+        with job_file_local(job) as path:
+            header, _ = header_sample(job, path, rows=1)
+    except (FileProblem, OSError) as error:
+        raise ImportRefused(f"Job #{job.pk}'s uploaded file cannot be read again ({error}); upload it again.") from None
+    columns = mapping_tidy(columns, header)
+    if not any(columns.values()):
+        raise MappingRefused("Choose the file's column for at least one of the importer's columns.")
+    save_as = save_as.strip()[:100]
+    old_report = job.error_report.name
+    taken = MappingRefused(
+        f"A column mapping named {save_as!r} exists already. Choose another name (the admin edits saved mappings)."
+    )
+    with transaction.atomic():
+        saved = None
+        if save_as:
+            if ColumnMapping.objects.filter(name=save_as).exists():
+                raise taken
+            try:
+                with transaction.atomic():
+                    saved = ColumnMapping.objects.create(name=save_as, columns=columns, created_by=user)
+            except IntegrityError:  # saved by someone else a moment ago
+                raise taken from None
+        reset = {
+            "status": Status.UPLOADED,
+            "mapping": saved,
+            "mapping_applied": columns,
+            "failure_code": "",
+            "failure_message": "",
+            "warnings": [],
+            "errors": [],
+            "error_count": 0,
+            "error_report": "",
+            "validate_attempts": 0,
+            "validate_started_at": None,
+            "validate_finished_at": None,
+            "progress_done": 0,
+            "progress_total": 0,
+            "rows_total": 0,
+            "rows_valid": 0,
+            "rows_invalid": 0,
+            "rows_skipped": 0,
+            "auto_completed": 0,
+        } | {f"created_{name}": 0 for name in ("enrollments", "credits", "pending", "accounts", "shells")}
+        if not ImportJob.objects.filter(pk=job.pk, status__in=REMAPPABLE).update(**reset):
+            raise ImportRefused(f"Job #{job.pk} changed meanwhile; it can no longer be checked again.")
+        AuditEvent.objects.create(
+            actor=user,
+            action=AuditEvent.Action.MAPPING,
+            job=job,
+            details={"columns": columns, "saved_as": saved.name if saved else ""},
+        )
+        job.refresh_from_db()
+        import_job_validate_later(job=job)
+        if old_report:
+            transaction.on_commit(lambda: job.error_report.storage.delete(old_report))
+    return job
+
+
 # -- creating ------------------------------------------------------------------------------------
 def import_job_create(
     *,
@@ -236,9 +387,11 @@ def import_job_create(
     auto_confirm: str = ImportJob.AutoConfirm.NEVER,
     source: str = "",
     inbox_file: str = "",
+    mapping: ColumnMapping | None = None,
 ) -> ImportJob:
     """A job for an uploaded file (stored under a random name) or a file the command line reads in place;
-    `sheet` names a workbook's sheet to read (its first, if blank).
+    `sheet` names a workbook's sheet to read (its first, if blank); `mapping`, a saved column mapping to read the
+    header with (the job keeps a copy of it as applied).
 
     An upload that upload_refusal refuses raises UploadRefused, and no job is made. With queue_validation (the web's
     upload, the API, the inbox), its validation is queued once the job is committed. `source` is what History
@@ -260,6 +413,8 @@ def import_job_create(
         auto_confirm=auto_confirm,
         source=(source or (ImportJob.SOURCE_WEB if upload is not None else ImportJob.SOURCE_CLI))[:300],
         inbox_file=inbox_file,
+        mapping=mapping,
+        mapping_applied=dict(mapping.columns) if mapping else {},
         original_filename=(filename or (upload.name if upload else Path(path).name))[:255],
     )
     if upload is not None:
@@ -271,7 +426,10 @@ def import_job_create(
     with transaction.atomic():
         job.save()
         AuditEvent.objects.create(
-            actor=user, action=AuditEvent.Action.UPLOAD, job=job, details={"file": job.original_filename}
+            actor=user,
+            action=AuditEvent.Action.UPLOAD,
+            job=job,
+            details={"file": job.original_filename} | ({"mapping": mapping.name} if mapping else {}),
         )
         if queue_validation:
             import_job_validate_later(job=job)

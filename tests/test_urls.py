@@ -24,7 +24,7 @@ from rest_framework.authtoken.models import Token
 
 from enrollments.models import PendingRecord
 from enrollments.services import enrollment_create
-from lms_import.models import AuditEvent, ImportJob, ImportLock
+from lms_import.models import AuditEvent, ColumnMapping, ImportJob, ImportLock
 from tests.conftest import make_learner
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +105,7 @@ def world(course, credit_types):
     AccessLog.objects.create(username="x", ip_address="127.0.0.1")
     AccessFailureLog.objects.create(username="x", ip_address="127.0.0.1")
     Token.objects.create(user=staff)
+    ColumnMapping.objects.create(name="Registration export", columns={"complete": "Done"}, created_by=superuser)
     return {
         "users": {"plain": plain, "learner": learner, "staff": staff, "superuser": superuser},
         "job": job,
@@ -157,6 +158,7 @@ EXPECTED = {
     "import/jobs/<int:pk>/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/progress/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/error-report/": ["login", 403, 403, 200, 200],
+    "import/jobs/<int:pk>/mapping/": ["login", 403, 403, 200, 200],  # the mapping step (SPEC §13): import staff
     "import/jobs/<int:pk>/revert/": ["login", 403, 403, 403, 200],
     "courses/<path:external_course_id>/import/": ["login", 403, 403, 200, 200],
     # Templates (SPEC §13): whoever may upload.

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from core.findings import F_COURSE_REQUIRED
 from courses.models import Course
-from lms_import.models import ImportJob
+from lms_import.models import ColumnMapping, ImportJob
 from lms_import.selectors import (
     job_cancellable,
     job_confirmable,
@@ -18,6 +18,7 @@ from lms_import.selectors import (
     job_progress_data,
     job_summary,
 )
+from lms_import.services import MappingRefused, column_mapping_find
 
 LIST_ERRORS = 10  # findings per job in a list; /errors/ pages through all that are kept
 
@@ -71,6 +72,13 @@ class LinksSerializer(serializers.Serializer):
     revert = serializers.URLField(allow_null=True, help_text="Site admins, for a succeeded import.")
 
 
+class MappingUsedSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True, help_text="The saved mapping's name; null if chosen without one.")
+    columns = serializers.DictField(
+        child=serializers.CharField(), help_text="{importer column: the file's heading}, as the file was read."
+    )
+
+
 class JobSerializer(serializers.Serializer):
     """An import job: the command line's JSON keys (SPEC §8) plus progress, how it was made, and links."""
 
@@ -92,6 +100,9 @@ class JobSerializer(serializers.Serializer):
     progress = ProgressSerializer()
     file = serializers.CharField(help_text="The file's name as it was uploaded.")
     source = serializers.CharField(help_text="web upload, command line, API, or inbox: folder/file.")
+    mapping = MappingUsedSerializer(
+        allow_null=True, help_text="The column mapping the file was read with (SPEC §13); null without one."
+    )
     created_by = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     skip_invalid = serializers.BooleanField()
@@ -115,6 +126,9 @@ class JobSerializer(serializers.Serializer):
             "progress": {"done": progress["done"], "total": progress["total"]},
             "file": job.original_filename,
             "source": job.source,
+            "mapping": {"name": job.mapping.name if job.mapping else None, "columns": job.mapping_applied}
+            if job.mapping_applied
+            else None,
             "created_by": job.created_by.get_username() if job.created_by else None,
             "created_at": serializers.DateTimeField().to_representation(job.created_at),
             "skip_invalid": job.skip_invalid,
@@ -156,7 +170,10 @@ class UploadSerializer(serializers.Serializer):
     create_accounts = serializers.BooleanField(default=False)
     allow_auto_complete = serializers.BooleanField(default=False, help_text="Acknowledge W_AUTO_COMPLETE now.")
     mapping = serializers.CharField(
-        required=False, allow_blank=True, help_text="A saved column mapping's name (SPEC §13; not available yet)."
+        required=False,
+        allow_blank=True,
+        help_text="A saved column mapping's name (SPEC §13): the file's header is read with it; an unknown name is "
+        "E_VALUE_INVALID.",
     )
     auto_confirm = serializers.ChoiceField(
         choices=ImportJob.AutoConfirm.choices,
@@ -164,13 +181,13 @@ class UploadSerializer(serializers.Serializer):
         help_text="when_clean: a file without an invalid row (and nothing to acknowledge) is imported at once.",
     )
 
-    def validate_mapping(self, value: str) -> str:
-        if value:
-            raise serializers.ValidationError(
-                "Saved column mappings are not available yet: send the file with its "
-                "columns named as the importer expects."
-            )
-        return value
+    def validate_mapping(self, value: str) -> ColumnMapping | None:
+        if not value.strip():
+            return None
+        try:
+            return column_mapping_find(name=value)
+        except MappingRefused as refused:
+            raise serializers.ValidationError(str(refused)) from None
 
     def validate(self, data: dict) -> dict:
         data["course_object"] = None

@@ -97,7 +97,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = JobSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     pagination_class = Pages
-    queryset = ImportJob.objects.select_related("course", "created_by")
+    queryset = ImportJob.objects.select_related("course", "created_by", "mapping")
 
     def initialize_request(self, request, *args, **kwargs) -> Request:
         # Before anything reads the body (the session's CSRF check does, during authentication): the web's handler
@@ -164,6 +164,7 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 allow_auto_complete=fields["allow_auto_complete"],
                 auto_confirm=fields["auto_confirm"],
                 sheet=fields.get("sheet", ""),
+                mapping=fields.get("mapping"),
                 source=ImportJob.SOURCE_API,
                 queue_validation=True,
             )

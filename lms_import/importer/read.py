@@ -93,6 +93,19 @@ class FileFacts:
     kind: str = "csv"  # or a workbook's: xlsx, xls, ods
 
 
+_LABEL_CODECS = {"UTF-8": "utf-8", "UTF-8 with BOM": "utf-8-sig", "UTF-16": "utf-16", "Windows-1252": "cp1252"}
+
+
+def recorded_facts(job) -> FileFacts | None:
+    """The facts a job's validation recorded of its file (its kind and encoding), enough to read its first rows
+    again without looking at the whole file; None when it recorded none."""
+    kind = next((kind for kind, label in WORKBOOK_LABELS.items() if label == job.encoding), "csv")
+    if kind == "csv" and job.encoding not in _LABEL_CODECS:
+        return None
+    encoding = _LABEL_CODECS.get(job.encoding, "")
+    return FileFacts(job.file_size, job.sha256, encoding, job.encoding, job.encoding == "Windows-1252", 0, kind)
+
+
 def file_inspect(path: Path, *, max_bytes: int, max_workbook_bytes: int | None = None) -> FileFacts:
     """Check that the file is text we can decode; return its size, checksum, encoding and line count."""
     size = path.stat().st_size

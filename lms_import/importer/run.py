@@ -51,7 +51,7 @@ from .check import Checker, CheckTotals
 from .lock import LockLost
 from .lookups import CourseInfo
 from .plan import Created, Planner
-from .read import CsvSource, FileFacts, encoding_warning, file_inspect
+from .read import CsvSource, FileFacts, encoding_warning, file_inspect, recorded_facts
 from .report import ErrorReport
 from .schema import header_read
 from .workbook import WorkbookSource, source_open
@@ -127,6 +127,19 @@ def job_source_open(job: ImportJob, path: Path, facts: FileFacts) -> CsvSource |
     )
 
 
+def header_sample(job: ImportJob, path: Path, *, rows: int) -> tuple[list[str], list[list[str]]]:
+    """The header of a job's file and its first `rows` rows (the mapping step's samples), read with the facts its
+    validation recorded: only as far as those rows, never the whole file."""
+    facts = recorded_facts(job)
+    if facts is None:
+        facts = file_inspect(
+            path, max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES, max_workbook_bytes=settings.IMPORT_MAX_WORKBOOK_BYTES
+        )
+    with job_source_open(job, path, facts) as source:
+        first = next(source.batches(rows, settings.IMPORT_BATCH_BYTES), [])
+        return list(source.header), [fields for _, fields in first]
+
+
 def pass_facts(job: ImportJob, path: Path) -> tuple[CourseInfo | None, FileFacts]:
     """Before any transaction: check the course and what the file is, and record the file's facts on the job.
 
@@ -183,7 +196,7 @@ def pass_run(
     pulse.progress(0, source.expected_rows)
     facts = source.facts
     with source, collector_relaxed():
-        header = header_read(source.header, global_importer=global_importer)
+        header = header_read(source.header, global_importer=global_importer, mapping=job.mapping_applied or None)
         credit_types = lookups.credit_types_all()
         now = timezone.now()
         checker = Checker(

@@ -328,15 +328,174 @@ class Header:
         return [self.index.get(name, -1) for name in NAMES]
 
 
-def header_read(raw: list[str], *, global_importer: bool) -> Header:
-    """Map a header line to column names, or raise FileProblem when the file cannot be read as course records."""
+# -- column mappings (SPEC §13) ----------------------------------------------------------------------------
+Mapping = dict[str, str]  # schema column -> the file's header text that holds it
+
+
+def mapping_problems(mapping) -> list[str]:
+    """What is wrong with a mapping as saved (the admin, the mapping step): sentences, none if it is sound."""
+    if not isinstance(mapping, dict):
+        return ['A mapping is an object of importer columns and file headers, e.g. {"complete": "Done"}.']
+    problems = []
+    chosen: dict[str, str] = {}
+    for name, cell in mapping.items():
+        if name not in BY_NAME:
+            problems.append(f"{name!r} is not a column of the importer; the columns are: {', '.join(NAMES)}.")
+        elif not isinstance(cell, str):
+            problems.append(f"The file's header for {name} must be text, not {cell!r}.")
+        elif cell.strip():
+            key = normalize_name(cell)
+            if key in chosen:
+                problems.append(f"The file's column {cell!r} is chosen for both {chosen[key]} and {name}.")
+            chosen[key] = name
+    return problems
+
+
+def _cell_find(raw: list[str], wanted: str) -> int:
+    """The position of the header cell a mapping names: the same text (spaces around it aside), else the same
+    normalised name; -1 when the header has no such cell."""
+    text = wanted.strip()
+    for position, cell in enumerate(raw):
+        if cell.strip() == text:
+            return position
+    key = normalize_name(wanted)
+    return next((position for position, cell in enumerate(raw) if normalize_name(cell) == key), -1)
+
+
+def _mapped(raw: list[str], mapping: Mapping | None) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The positions a mapping gives its columns, and the (column, header) pairs it names that the header lacks."""
     index: dict[str, int] = {}
+    absent: list[tuple[str, str]] = []
+    for name in NAMES:  # in COLUMNS order, so that findings come in a stable order
+        cell = (mapping or {}).get(name)
+        if not isinstance(cell, str) or not cell.strip():
+            continue
+        position = _cell_find(raw, cell)
+        if position < 0:
+            absent.append((name, cell))
+        else:
+            index[name] = position
+    return index, absent
+
+
+def _required(index, *, global_importer: bool) -> list[tuple[str, bool]]:
+    """The columns a file must have, each with whether this one has it."""
+    required = [
+        ("external_user_id or external_email", any(c in index for c in LEARNER_ID_COLUMNS)),
+        ("complete", "complete" in index),
+    ]
+    if global_importer:
+        required.append(("external_course_id", "external_course_id" in index))
+    return required
+
+
+@dataclass
+class HeaderMatch:
+    """How a header line is read, cell by cell: what the job page's F_MISSING_COLUMN table shows."""
+
+    cells: list[tuple[str, str | None]]  # each cell of the header, and the column it is read as (None: unknown)
+    required: list[tuple[str, bool]]  # each required column (or pair of columns), and whether the file has it
+
+
+def _decided(mapping: Mapping | None) -> set[str]:
+    """The columns a mapping decides: read from the cell it names, or (named with "") from none. A cell named like
+    one of them but not chosen by the mapping is not read as it."""
+    return {name for name in (mapping or {}) if name in BY_NAME}
+
+
+def header_match(raw: list[str], *, global_importer: bool, mapping: Mapping | None = None) -> HeaderMatch:
+    """What header_read would make of each cell, without raising: a mapping's columns first, then names and aliases."""
+    index, _ = _mapped(raw, mapping)
+    by_position = {position: name for name, position in index.items()}
+    decided = _decided(mapping)
+    cells = []
+    for position, cell in enumerate(raw):
+        name = by_position.get(position)
+        if name is None:
+            name = _LOOKUP.get(normalize_name(cell))
+            name = None if name in decided else name
+            if name is not None:
+                index.setdefault(name, position)
+        cells.append((cell, name))
+    return HeaderMatch(cells, _required(index, global_importer=global_importer))
+
+
+def mapping_tidy(mapping: Mapping, raw: list[str]) -> Mapping:
+    """A mapping as the mapping step saves it: the columns chosen, and "not in the file" ("") only for a column that
+    the header would otherwise read by its name or an alias (where it says something)."""
+    named = {_LOOKUP.get(normalize_name(cell)) for cell in raw}
+    return {name: cell for name, cell in mapping.items() if cell or name in named}
+
+
+SUGGEST_CUTOFF = 0.6
+
+
+def _likeness(cell: str, known: str) -> float:
+    """How much a (normalised) header cell looks like a (normalised) column name or alias, 0 to 1: difflib's ratio,
+    or better when one's words are a run of the other's ("participant_email" and "email")."""
+    if cell == known:
+        return 1.0
+    score = difflib.SequenceMatcher(None, cell, known).ratio()
+    a, b = cell.split("_"), known.split("_")
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if any(long[i : i + len(short)] == short for i in range(len(long) - len(short) + 1)):
+        score = max(score, 0.75 + 0.2 * len(short) / len(long))
+    return score
+
+
+def mapping_suggest(raw: list[str]) -> Mapping:
+    """For each of COLUMNS, the header cell most like its name or one of its aliases ("" when none is enough
+    alike): the mapping step's pre-filled choice. A cell goes to one column at most, the most alike first."""
+    names = {c.name: (c.name, *c.aliases) for c in COLUMNS}
+    scored = []
+    for position, cell in enumerate(raw[: NEAR_MISSES_LOOKED_AT * 10]):
+        normal = normalize_name(cell)[:64]
+        if not normal:
+            continue
+        for name, known in names.items():
+            score = max(_likeness(normal, k) for k in known)
+            if score >= SUGGEST_CUTOFF:
+                scored.append((-score, position, NAMES.index(name), name))
+    suggested: Mapping = dict.fromkeys(NAMES, "")
+    taken: set[int] = set()
+    for _, position, _, name in sorted(scored):
+        if not suggested[name] and position not in taken:
+            suggested[name] = raw[position].strip()
+            taken.add(position)
+    return suggested
+
+
+def header_read(raw: list[str], *, global_importer: bool, mapping: Mapping | None = None) -> Header:
+    """Map a header line to column names, or raise FileProblem when the file cannot be read as course records.
+
+    A mapping's columns are read from the cells it names (a cell it names that the header lacks is F_MISSING_COLUMN),
+    or, named with "" ("not in the file"), from none; every other cell by its name or alias, as without one. A cell
+    named like a column the mapping decides is ignored like an unknown one (W_UNKNOWN_COLUMN)."""
+    index, absent = _mapped(raw, mapping)
+    if absent:
+        name, cell = absent[0]
+        others = "; ".join(f"{n} → {c!r}" for n, c in absent[1:])
+        raise FileProblem(
+            Finding(
+                F_MISSING_COLUMN,
+                f"The column mapping reads {name} from the column {cell.strip()!r}, which this file's header (line 1) "
+                f"does not have{f' (nor: {others})' if others else ''}. Choose another mapping, or map the columns "
+                f"again on the import's page.",
+                line=1,
+                column=name,
+                value=cell[:200],
+            )
+        )
+    mapped_positions = set(index.values())
+    decided = _decided(mapping)
     repaired: list[str] = []
     unknown: list[str] = []
     for position, cell in enumerate(raw):
+        if position in mapped_positions:
+            continue
         normal = normalize_name(cell)
         name = _LOOKUP.get(normal)
-        if name is None:
+        if name is None or name in decided:  # unknown, or a column the mapping reads from another cell (or none)
             if normal:
                 unknown.append(cell.strip())
             continue
@@ -356,13 +515,7 @@ def header_read(raw: list[str], *, global_importer: bool) -> Header:
         if cell != name:
             repaired.append(f"'{cell}' → {name}")
 
-    missing = []
-    if not any(c in index for c in LEARNER_ID_COLUMNS):
-        missing.append("external_user_id or external_email")
-    if "complete" not in index:
-        missing.append("complete")
-    if global_importer and "external_course_id" not in index:
-        missing.append("external_course_id")
+    missing = [label for label, present in _required(index, global_importer=global_importer) if not present]
     if missing:
         hints = []
         for cell in unknown[:NEAR_MISSES_LOOKED_AT]:
@@ -373,8 +526,8 @@ def header_read(raw: list[str], *, global_importer: bool) -> Header:
         raise FileProblem(
             Finding(
                 F_MISSING_COLUMN,
-                f"The header (line 1) has no {' and no '.join(missing)} column.{hint} Expected columns: "
-                f"{', '.join(NAMES)}. Fix the header line and upload again.",
+                f"The header (line 1) has no {' and no '.join(missing)} column.{hint} Map the file's columns to the "
+                f"importer's (the import's page offers it), or fix the header line and upload again.",
                 line=1,
                 column=missing[0],
                 value=",".join(raw)[:200],

@@ -3,8 +3,8 @@
 from django import forms
 
 from courses.models import Course
-from lms_import.models import ImportJob
-from lms_import.services import upload_refusal, upload_too_large
+from lms_import.models import ColumnMapping, ImportJob
+from lms_import.services import SCHEMA_COLUMNS, upload_refusal, upload_too_large
 
 
 def too_large_message(size: int, limit: int) -> str:
@@ -46,6 +46,15 @@ class UploadForm(forms.Form):
         required=False,
         help_text="Otherwise their rows wait in the holding table until the account exists.",
     )
+    mapping = forms.ModelChoiceField(
+        label="Column mapping",
+        queryset=ColumnMapping.objects.order_by("name"),
+        to_field_name="name",
+        required=False,
+        empty_label="— none: the file's own column names —",
+        help_text="A saved mapping, for files whose columns are named otherwise (saved on an import's page, or in "
+        "the admin).",
+    )
     csv_file = forms.FileField(
         label="CSV file",
         help_text="A CSV file (first line the header; comma, semicolon or tab separated; UTF-8 or Windows-1252) or a "
@@ -66,6 +75,43 @@ class UploadForm(forms.Form):
         if data.get("importer") == ImportJob.Importer.GLOBAL:
             data["course"] = None  # every row names its own course
         return data
+
+
+NOT_IN_FILE = ""
+
+
+class MappingForm(forms.Form):
+    """The mapping step (SPEC §13): for each of the importer's columns, a column of the file or "not in the file",
+    and an optional name to save the mapping under."""
+
+    save_as = forms.CharField(
+        label="Save this mapping as",
+        required=False,
+        max_length=100,
+        help_text="Optional: a name to choose this mapping by on the next upload (and with --mapping, the API's "
+        "mapping, an inbox folder's mapping.txt).",
+    )
+
+    def __init__(self, *args, columns, **kwargs):
+        """`columns`: lms_import.services.JobColumns of the job's file."""
+        super().__init__(*args, **kwargs)
+        choices = [(NOT_IN_FILE, "— not in the file —")]
+        for cell, _, samples in columns.columns:
+            if cell.strip():
+                shown = f" (e.g. {', '.join(s[:30] for s in samples)})" if samples else " (empty)"
+                choices.append((cell.strip(), f"{cell.strip()[:60]}{shown}"))
+        fields = {}
+        for name in SCHEMA_COLUMNS:
+            fields[f"column_{name}"] = forms.ChoiceField(
+                label=name, choices=choices, required=False, initial=columns.suggested.get(name, NOT_IN_FILE)
+            )
+        self.fields = fields | dict(self.fields)
+
+    def column_fields(self):
+        return [self[f"column_{name}"] for name in SCHEMA_COLUMNS]
+
+    def columns(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(f"column_{name}") or "" for name in SCHEMA_COLUMNS}
 
 
 class ConfirmForm(forms.Form):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("import/course-records/unlock/", views.unlock, name="unlock"),
     path("import/jobs/<int:pk>/", views.job_detail, name="job"),
     path("import/jobs/<int:pk>/progress/", views.job_progress, name="job-progress"),
+    path("import/jobs/<int:pk>/mapping/", views.job_mapping, name="job-mapping"),
     path("import/jobs/<int:pk>/error-report/", views.job_error_report, name="job-error-report"),
     path("import/jobs/<int:pk>/revert/", revert_views.job_revert, name="job-revert"),
     path("courses/<path:external_course_id>/import/", views.course_records, name="course-import"),

@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.findings import F_MISSING_COLUMN
 from courses.models import Course
 from enrollments.models import PendingRecord
 from lms_import.models import ImportJob
@@ -34,13 +35,17 @@ from lms_import.selectors import (
 )
 from lms_import.services import (
     ImportRefused,
+    MappingRefused,
     import_job_cancel,
+    import_job_columns,
     import_job_confirm,
     import_job_create,
+    import_job_remap,
     import_lock_unlock,
+    job_remappable,
 )
 
-from .forms import ConfirmForm, UnlockForm, UploadForm, too_large_message
+from .forms import ConfirmForm, MappingForm, UnlockForm, UploadForm, too_large_message
 from .uploads import SizeLimitedUploadHandler
 
 log = logging.getLogger(__name__)
@@ -136,6 +141,7 @@ def _create(request: HttpRequest, form: UploadForm) -> ImportJob:
         filename=upload.name,
         skip_invalid=data["skip_invalid"],
         create_accounts=data["create_accounts"],
+        mapping=data.get("mapping"),
         queue_validation=True,
     )
 
@@ -149,6 +155,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return _decide(request, job)
     lock = import_lock_state()
     errors = Paginator(job.errors, ERRORS_PER_PAGE).get_page(request.GET.get("errors_page"))
+    # A header without the required columns: the file's columns as read, and the mapping step (SPEC §13).
+    columns = import_job_columns(job=job) if job.failure_code == F_MISSING_COLUMN else None
     return render(
         request,
         "lms_import/job.html",
@@ -163,8 +171,33 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "needs_ack": job_needs_acknowledgment(job=job),
             "can_cancel": job_cancellable(job=job),
             "sweep_seconds": settings.IMPORT_SWEEP_SECONDS,
+            "columns": columns,
+            "remappable": job_remappable(job),
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@import_staff_required
+def job_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    """The mapping step (SPEC §13): choose the file's column for each of the importer's, and check the same upload
+    again with them (optionally saving the mapping by name)."""
+    job = get_object_or_404(ImportJob.objects.select_related("course", "mapping"), pk=pk)
+    columns = import_job_columns(job=job) if job_remappable(job) else None
+    form = None
+    if columns is not None:
+        form = MappingForm(request.POST or None, columns=columns)
+        if request.method == "POST" and form.is_valid():
+            try:
+                import_job_remap(
+                    job=job, user=request.user, columns=form.columns(), save_as=form.cleaned_data["save_as"]
+                )
+            except (MappingRefused, ImportRefused) as refused:
+                form.add_error(None, str(refused))
+            else:
+                messages.success(request, f"Import #{job.pk} is being checked again with the mapped columns.")
+                return redirect("lms_import:job", pk=job.pk)
+    return render(request, "lms_import/mapping.html", {"job": job, "form": form, "columns": columns})
 
 
 def _decide(request: HttpRequest, job: ImportJob) -> HttpResponse:

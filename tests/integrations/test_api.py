@@ -11,8 +11,10 @@ import pytest
 import requests
 
 from enrollments.models import Enrollment
-from lms_import.models import ImportJob
+from lms_import.models import ColumnMapping, ImportJob
 from tests.browser.conftest import PASSWORD
+from tests.conftest import csv_text
+from tests.test_column_mapping import FOREIGN, MAPPING, NOBODY, ROWS
 
 from .conftest import CLEAN, WITH_ERRORS, csv_bytes, wait_for
 
@@ -334,3 +336,24 @@ def test_the_schema_and_its_browsable_page_from_local_assets(live_url, api, staf
     assert assets and all(asset.startswith("/") for asset in assets), assets  # no CDN: our own static files
     for asset in assets:
         assert browser.get(live_url + asset, timeout=30).status_code == 200, asset
+
+
+def test_a_saved_mapping_reads_a_file_whose_columns_are_named_otherwise(api, worker, staff_user, course, learner):
+    ColumnMapping.objects.create(name="Registration export", columns=MAPPING)
+    staff = api(staff_user)
+
+    unknown = upload(staff, csv_text(ROWS, FOREIGN).encode(), mapping="Registraton export")
+    uploaded = upload(staff, csv_text(ROWS, FOREIGN).encode(), mapping="Registration export")
+
+    assert unknown.status_code == 400 and unknown.json()["code"] == "E_VALUE_INVALID"
+    assert unknown.json()["message"].startswith(
+        "mapping: There is no saved column mapping named 'Registraton export'. The saved mappings are: "
+        "'Registration export'."
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    checked = job_when(staff, uploaded.json()["job"], "validated", "failed", worker=worker)
+    assert checked["status"] == "validated" and checked["rows"] == {"total": 3, "valid": 2, "invalid": 1, "skipped": 0}
+    assert [(e["line"], e["code"], e["column"]) for e in checked["errors"]] == [NOBODY]
+    assert checked["mapping"] == {"name": "Registration export", "columns": MAPPING}
+    job = ImportJob.objects.get()
+    assert job.mapping.name == "Registration export" and job.mapping_applied == MAPPING

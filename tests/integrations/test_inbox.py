@@ -9,9 +9,10 @@ import pytest
 from django.test import Client
 
 from enrollments.models import Enrollment
-from lms_import.models import ImportJob
+from lms_import.models import ColumnMapping, ImportJob
 from lms_import.tasks import scan_import_inbox
-from tests.conftest import HEADER
+from tests.conftest import HEADER, csv_text
+from tests.test_column_mapping import FOREIGN, MAPPING, ROWS
 
 from .conftest import CLEAN, WITH_ERRORS, csv_bytes, wait_for
 
@@ -46,7 +47,6 @@ def test_beat_takes_each_file_to_its_end(inbox, start_worker, start_beat, course
     (inbox / "_global" / "legacy.csv").write_bytes(csv_bytes(legacy, legacy_header))
     (inbox / "NOPE1" / "lost.csv").write_bytes(csv_bytes(CLEAN))
     (inbox / "CARD101" / "workbook.csv").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    (inbox / "CARD101" / "mapping.txt").write_text("not a file to import\n")
 
     done = inbox / "CARD101" / "done"
     wait_for(lambda: files(done), what="the clean file to be imported", log=[worker, beat])
@@ -65,7 +65,7 @@ def test_beat_takes_each_file_to_its_end(inbox, start_worker, start_beat, course
     wait_for(lambda: "workbook.csv.errors.txt" in files(inbox / "CARD101" / "failed"), log=[worker, beat])
     assert "F_NOT_CSV" in (inbox / "CARD101" / "failed" / "workbook.csv.errors.txt").read_text()
     assert not ImportJob.objects.filter(source__in=["inbox: NOPE1/lost.csv", "inbox: CARD101/workbook.csv"]).exists()
-    assert files(inbox / "CARD101") == ["claimed", "done", "failed", "mapping.txt"]
+    assert files(inbox / "CARD101") == ["claimed", "done", "failed"]
 
     history = Client()
     history.force_login(admin_user)
@@ -164,3 +164,29 @@ def test_two_workers_racing_for_one_folder_take_each_file_exactly_once(inbox, st
     assert len(set(ImportJob.objects.values_list("inbox_file", flat=True))) == 40
     scanned_by = [w for w in workers if "scan_import_inbox" in w.log()]
     assert len(scanned_by) == 2  # both took part in the race
+
+
+def test_a_folders_mapping_txt_names_the_mapping_its_files_are_read_with(
+    inbox, start_worker, start_beat, course, learner
+):
+    ColumnMapping.objects.create(name="Registration export", columns=MAPPING)
+    env = inbox_env(inbox, IMPORT_INBOX_AUTO_CONFIRM="when_clean")
+    worker, beat = start_worker(env=env), start_beat(env=env)
+    (inbox / "CARD101" / "mapping.txt").write_text("Registration export\n")
+    (inbox / "CARD101" / "theirs.csv").write_text(csv_text(ROWS[:2], FOREIGN))
+    (inbox / "_global" / "mapping.txt").write_text("Registraton export\n")
+    (inbox / "_global" / "legacy.csv").write_text(csv_text(ROWS[:2], FOREIGN))
+
+    wait_for(lambda: files(inbox / "CARD101" / "done"), what="the mapped file to be imported", log=[worker, beat])
+    job = ImportJob.objects.get(source="inbox: CARD101/theirs.csv")
+    assert job.status == "succeeded" and job.mapping.name == "Registration export" and job.created_credits == 2
+    assert Enrollment.objects.get().user == learner
+    assert files(inbox / "CARD101") == ["claimed", "done", "mapping.txt"]  # the mapping stays for the next files
+
+    failed = inbox / "_global" / "failed"
+    wait_for(lambda: len(files(failed)) == 2, what="the file of the folder with an unknown mapping", log=[worker, beat])
+    assert files(failed) == ["legacy.csv", "legacy.csv.errors.txt"]
+    reason = (failed / "legacy.csv.errors.txt").read_text()
+    assert reason.startswith("_global/mapping.txt: There is no saved column mapping named 'Registraton export'.")
+    assert "The saved mappings are: 'Registration export'." in reason
+    assert not ImportJob.objects.filter(source="inbox: _global/legacy.csv").exists()

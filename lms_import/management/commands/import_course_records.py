@@ -17,6 +17,8 @@ from lms_import.models import ImportJob
 from lms_import.selectors import job_summary
 from lms_import.services import (
     LockHeld,
+    MappingRefused,
+    column_mapping_find,
     error_report_copy,
     import_job_apply,
     import_job_apply_later,
@@ -43,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-auto-complete", action="store_true", help="acknowledge W_AUTO_COMPLETE (course completes at once)"
         )
+        parser.add_argument(
+            "--mapping", metavar="NAME", help="read the header with this saved column mapping (see the admin)"
+        )
         parser.add_argument("--user", metavar="USERNAME", help="record the import as this user's")
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument("--error-report", metavar="PATH", help="write the error report CSV here")
@@ -68,6 +73,12 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"There is no course with external_course_id {options['course']!r}.", returncode=EXIT_USAGE
                 )
+        mapping = None
+        if options["mapping"]:
+            try:
+                mapping = column_mapping_find(name=options["mapping"])
+            except MappingRefused as refused:
+                raise CommandError(str(refused), returncode=EXIT_USAGE)
 
         job = import_job_create(
             user=user,
@@ -79,6 +90,7 @@ class Command(BaseCommand):
             allow_auto_complete=options["allow_auto_complete"],
             dry_run=options["dry_run"],
             sheet=options["sheet"],
+            mapping=mapping,
         )
         as_json = options["format"] == "json"
 
@@ -131,6 +143,8 @@ def job_text(job: ImportJob, *, queued: bool = False) -> str:
     lines = [f"Import job #{job.pk}: {job.status}" + (" (dry run: nothing was written)" if job.dry_run else "")]
     what = job.get_importer_display() + (f", course {job.course.external_course_id}" if job.course else "")
     lines.append(f"  {what}; file {job.original_filename}")
+    if job.mapping_applied:
+        lines.append(f"  Columns read with the mapping {job.mapping.name if job.mapping else '(unsaved)'!r}")
     if queued:
         lines.append(f"  Queued for a worker; follow it on /import/jobs/{job.pk}/.")
         return "\n".join(lines)
