@@ -245,8 +245,6 @@ def job_status_display(*, job: ImportJob) -> StatusDisplay:
         return StatusDisplay("Validated", "info")
     if job.status == Status.FAILED:
         return StatusDisplay("Failed, nothing imported", "error")
-    if job.status == Status.CANCELLED:
-        return StatusDisplay("Cancelled, nothing imported", "neutral")
     tone = "neutral" if job.status == Status.REVERTED else "info"
     return StatusDisplay(job.get_status_display(), tone)
 
@@ -367,7 +365,12 @@ def job_revert_summary(*, job: ImportJob) -> dict | None:
     kept = details.get("kept") if isinstance(details.get("kept"), dict) else {}
 
     def named(counts: dict) -> list[tuple[int, str]]:
-        return [(n, REVERT_KINDS.get(kind, kind)) for kind, n in counts.items() if n]
+        """(count, what) in the revert's own order of kinds (a JSON object's keys come back in any order)."""
+        return [
+            (counts[kind], one if counts[kind] == 1 else many)
+            for kind, (one, many) in REVERT_KINDS.items()
+            if counts.get(kind)
+        ]
 
     return {
         "removed": named(details["removed"]),
@@ -380,9 +383,9 @@ def job_revert_summary(*, job: ImportJob) -> dict | None:
 
 
 REVERT_KINDS = {
-    "enrollments": "enrollments",
-    "credits": "credit awards",
-    "pending": "rows in the holding table",
-    "accounts": "learner accounts",
-    "shells": "course shells",
+    "enrollments": ("enrollment", "enrollments"),
+    "credits": ("credit award", "credit awards"),
+    "pending": ("row in the holding table", "rows in the holding table"),
+    "accounts": ("learner account", "learner accounts"),
+    "shells": ("course shell", "course shells"),
 }

@@ -155,7 +155,8 @@ def test_error_preview_lists_every_error_and_the_report_downloads(
 
     expect(page.get_by_role("heading", name="Result")).to_be_visible()
     expect(page.locator("#result")).to_have_text(
-        "Imported: 1 enrollment and 1 credit award created. 1 row waits in the holding table for its learner's account."
+        "Imported: 1 enrollment and 1 credit award created. 1 row waits in the holding table for its learner's "
+        "account. 4 invalid rows were skipped: they are in the error report."
     )
     expect(page.locator("#errors")).to_contain_text("4 invalid rows were skipped")
     expect(page.get_by_role("link", name="Revert import")).to_have_count(0)  # superusers only
