@@ -175,3 +175,67 @@ def test_the_api_asks_for_the_same_numbers(staff, course, write_csv, settings):
     right = api.post(url, {"confirm_skipped": 4, "confirm_accounts": 5}, format="json")
 
     assert right.status_code == 202 and right.json()["status"] == "queued"
+
+
+# -- small things that add up (issue 11, item 9) ---------------------------------------------------------------
+def test_a_refused_upload_keeps_the_choices_and_says_to_choose_the_file_again(staff, course):
+    page = Client()
+    page.force_login(staff)
+    sent = {"importer": "course", "course": "CARD101", "skip_invalid": "on", "create_accounts": "on"}
+
+    html = page.post("/import/course-records/", sent | {"csv_file": ""}).content.decode()  # no file chosen
+
+    assert "choose the file again" in html
+    assert re.search(r'<option value="CARD101" selected>', html)
+    assert re.search(r'name="skip_invalid"[^>]*checked', html) and re.search(
+        r'name="create_accounts"[^>]*checked', html
+    )
+    assert not ImportJob.objects.exists()
+
+
+def test_the_acknowledgment_error_is_at_the_checkbox(staff, course):
+    warning = {"code": "W_AUTO_COMPLETE", "message": "m", "count": 1, "explanation": "e"}
+    job = ImportJob.objects.create(
+        created_by=staff, course=course, original_filename="f.csv", status="validated", rows_total=1, rows_valid=1,
+        warnings=[warning],
+    )  # fmt: skip
+    page = Client()
+    page.force_login(staff)
+
+    html = page.post(f"/import/jobs/{job.pk}/", {"action": "import"}).content.decode()
+
+    ack = html[html.index('<div class="field check ack has-error">') :]
+    ack = ack[: ack.index("</div>")]
+    assert 'aria-describedby="ack-error"' in ack and "Tick the acknowledgment to import" in ack
+    job.refresh_from_db()
+    assert job.status == "validated"
+
+
+def test_an_unlocked_job_does_not_say_it_was_imported(staff, course):
+    from django.utils import timezone
+
+    now = timezone.now()
+    job = ImportJob.objects.create(
+        created_by=staff, course=course, original_filename="f.csv", status="failed", failure_code="UNLOCKED",
+        failure_message="Unlocked by admin.", apply_started_at=now - timezone.timedelta(seconds=175.9),
+        apply_finished_at=now,
+    )  # fmt: skip
+    page = Client()
+    page.force_login(staff)
+
+    shown = text_of(page.get(f"/import/jobs/{job.pk}/").content.decode())
+
+    assert "Imported in" not in shown
+    assert "Import stopped after175.9 s, nothing imported" in shown  # <dt>…</dt><dd>…</dd>
+    assert "Failed, nothing imported" in shown
+
+
+def test_the_admin_names_the_product(db):
+    admin = User.objects.create(username="root", is_staff=True, is_superuser=True)
+    page = Client()
+    page.force_login(admin)
+
+    html = page.get("/admin/").content.decode()
+
+    assert "Course record importer: administration" in html and "Django administration" not in html
+    assert "<title>Courses, credits, records and imports | Course record importer admin</title>" in html
