@@ -149,7 +149,7 @@ class PendingRecordAdmin(SpreadsheetAdmin, ExportActionModelAdmin):
             applied=applied,
         )
         level = messages.SUCCESS if applied else messages.WARNING
-        self.message_user(request, f"{applied} pending rows were applied to existing accounts.", level)
+        self.message_user(request, f"{applied} rows of the holding table were applied to existing accounts.", level)
 
 
 @admin.register(LearnerProfile)

@@ -160,5 +160,5 @@ def certificate_pdf_download(request: HttpRequest, pk: int) -> HttpResponse:
     pdf = certificate_pdf(certificate_for(enrollment), timezone.get_current_timezone())
     course = re.sub(r"[^A-Za-z0-9_-]", "", enrollment.course.external_course_id) or "course"
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="certificate-{course}-{enrollment.pk}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="certificate-{course}-{enrollment.pk}.pdf"'
     return response

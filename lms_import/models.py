@@ -258,3 +258,27 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()} by {self.actor or 'system'}"
+
+
+class FindingGroup(models.Model):
+    """How often one finding came back in a job's file: its code, column and value, with one example line.
+
+    The pass counts its findings by (code, column, value) as it checks them (lms_import.importer.report), so that
+    the job page can sum them by code with one grouped query (selectors.job_findings_summary) instead of reading
+    tens of thousands of findings. Values beyond the pass's distinct-value budget are counted under `other`.
+    """
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="finding_groups")
+    code = models.CharField(max_length=40)
+    column = models.CharField(max_length=100, blank=True)
+    value = models.CharField(max_length=200, blank=True)
+    other = models.BooleanField(default=False, help_text="The findings of this code and column beyond the budget.")
+    count = models.PositiveIntegerField()
+    line = models.PositiveIntegerField(null=True, blank=True, help_text="The first line it was found on.")
+    message = models.TextField(blank=True, help_text="The first such finding's message.")
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.count} × {self.code} ({self.column} = {self.value})"

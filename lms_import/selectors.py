@@ -13,16 +13,24 @@ property, so that a page reads the lock once and hands the same state to every q
     job_clean            whether a validated job may confirm itself (auto_confirm "when_clean")
     job_outcome          what a job that just finished a pass means to the people waiting for it (notifications)
     job_summary          the command line's --format json object, which the API and the notifications share
+    job_status_display   the status as pages say it: "Imported, 27,887 skipped", "Needs fixes" (the DB keeps SPEC's)
+    job_findings_summary the findings by code (and repeated column and value), counted by the database
+    job_typed_confirmations  the numbers "Import" asks the admin to type (above IMPORT_CONFIRM_THRESHOLD)
+    job_revert_summary   what the revert of a reverted job removed and kept (its audit event)
+    job_import_label     the "Import" button's words: "Import 92,113 rows, skip 27,887, create 73,403 accounts"
 
 "Silent for a lease" has one definition, lms_import.importer.lock.silent, evaluated by the database's clock.
 """
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 
 from core.findings import W_AUTO_COMPLETE
 
 from .importer.lock import LOST, LockState, lock_state, silent
-from .models import ImportJob, ImportLock
+from .models import AuditEvent, FindingGroup, ImportJob, ImportLock
 
 Status = ImportJob.Status
 
@@ -92,7 +100,7 @@ def job_progress_data(*, job: ImportJob, lock: LockState) -> dict:
     return {
         "job": job.pk,
         "status": job.status,
-        "status_label": job.get_status_display(),
+        "status_label": job_status_display(job=job).label,
         "active": job.status in ImportJob.ACTIVE_STATUSES,
         "lost": job_is_lost(job=job),
         "stalled": job_is_stalled(job=job),  # a validation whose worker went silent; it runs again once
@@ -200,3 +208,184 @@ def job_summary(*, job: ImportJob, errors: int | None = None) -> dict:
         "failure": {"code": job.failure_code, "message": job.failure_message} if job.failure_code else None,
         "waiting_for": job.waiting_for_id if job.status == Status.QUEUED else None,
     }
+
+
+# -- what the pages say of a job ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatusDisplay:
+    """A job's status as a person reads it; `tone` is the badge's colour (ok, partial, error, info, neutral)."""
+
+    label: str
+    tone: str
+
+
+def _created_anything(job: ImportJob) -> bool:
+    created = (job.created_enrollments, job.created_credits, job.created_pending, job.created_accounts)
+    return any(created) or bool(job.created_shells)
+
+
+def job_status_display(*, job: ImportJob) -> StatusDisplay:
+    """The status the pages and the API's `status_label` show; the stored status stays SPEC's value.
+
+    A succeeded job that skipped rows is "Imported, N skipped", not a plain success; a validated job that can never
+    be imported as uploaded (invalid rows without "Skip invalid rows", or nothing valid) "Needs fixes"; a job that
+    wrote nothing says so.
+    """
+    if job.status == Status.SUCCEEDED:
+        if not _created_anything(job):
+            return StatusDisplay("Imported nothing", "partial")
+        if job.rows_skipped:
+            return StatusDisplay(f"Imported, {job.rows_skipped:,} skipped", "partial")
+        return StatusDisplay(job.get_status_display(), "ok")
+    if job.status == Status.VALIDATED:
+        if job.dry_run:
+            return StatusDisplay("Dry run", "neutral")
+        if not job_confirmable(job=job):
+            return StatusDisplay("Needs fixes", "error")
+        return StatusDisplay("Validated", "info")
+    if job.status == Status.FAILED:
+        return StatusDisplay("Failed, nothing imported", "error")
+    tone = "neutral" if job.status == Status.REVERTED else "info"
+    return StatusDisplay(job.get_status_display(), tone)
+
+
+@dataclass(frozen=True)
+class FindingLine:
+    """One (code, column, value) as the summary shows it: how often, and where first."""
+
+    code: str
+    column: str
+    value: str
+    count: int
+    line: int | None
+    message: str
+    other: bool = False
+
+
+@dataclass
+class CodeSummary:
+    code: str
+    count: int
+    example: FindingLine | None
+    repeats: list[FindingLine]  # the values of this code found more than once, most frequent first
+
+    @property
+    def single(self) -> FindingLine | None:
+        """The one (column, value) every finding of this code shares, if so ("27,887 × E_…, credit_type = acpe")."""
+        if len(self.repeats) == 1 and self.repeats[0].count == self.count:
+            return self.repeats[0]
+        return None
+
+
+REPEATS_PER_CODE = 3
+
+
+def _finding_line(group: FindingGroup) -> FindingLine:
+    return FindingLine(group.code, group.column, group.value, group.count, group.line, group.message, other=group.other)
+
+
+def job_findings_summary(*, job: ImportJob, repeats: int = REPEATS_PER_CODE) -> list[CodeSummary]:
+    """The job's findings by code, most frequent first, each with its most repeated (column, value) and an example.
+
+    Summed by the database over the counts the pass kept (lms_import.models.FindingGroup): three queries whatever
+    the number of findings, none of which reads them one by one.
+    """
+    groups = FindingGroup.objects.filter(job=job)
+    first = groups.filter(code=OuterRef("code")).order_by("line", "pk").values("pk")[:1]
+    codes = list(
+        groups.values("code")
+        .annotate(total=Sum("count"), first_line=Min("line"), example=Subquery(first))
+        .order_by("-total", "code")
+    )
+    if not codes:
+        return []
+    examples = {g.pk: _finding_line(g) for g in FindingGroup.objects.filter(pk__in=[c["example"] for c in codes])}
+    summary = {c["code"]: CodeSummary(c["code"], c["total"], examples.get(c["example"]), []) for c in codes}
+    repeated = groups.filter(count__gt=1, other=False).order_by("-count", "code", "column", "value")
+    for group in repeated[: repeats * len(codes)]:
+        entry = summary[group.code]
+        if len(entry.repeats) < repeats:
+            entry.repeats.append(_finding_line(group))
+    return list(summary.values())
+
+
+@dataclass(frozen=True)
+class TypedConfirmation:
+    """A number "Import" asks the admin to type: what it counts, the form's and the API's field, its value."""
+
+    field: str
+    what: str
+    count: int
+
+
+CONFIRM_SKIPPED, CONFIRM_ACCOUNTS = "confirm_skipped", "confirm_accounts"
+
+
+def job_rows_to_skip(*, job: ImportJob) -> int:
+    return job.rows_invalid if job.skip_invalid else 0
+
+
+def job_typed_confirmations(*, job: ImportJob) -> list[TypedConfirmation]:
+    """The numbers an admin types to confirm: rows skipped and accounts created, each above IMPORT_CONFIRM_THRESHOLD.
+
+    lms_import.services.import_job_confirm enforces them (so the web and the API both ask); the command line, the
+    operator's own shell, does not confirm through it.
+    """
+    threshold = settings.IMPORT_CONFIRM_THRESHOLD
+    asked = []
+    skipped = job_rows_to_skip(job=job)
+    if skipped > threshold:
+        asked.append(TypedConfirmation(CONFIRM_SKIPPED, "rows to skip", skipped))
+    if job.create_accounts and job.created_accounts > threshold:
+        asked.append(TypedConfirmation(CONFIRM_ACCOUNTS, "accounts to create", job.created_accounts))
+    return asked
+
+
+def job_import_label(*, job: ImportJob) -> str:
+    """The "Import" button's words: what pressing it does, its zero parts left out."""
+    valid = job.rows_valid
+    parts = [f"Import {valid:,} row{'s' if valid != 1 else ''}"]
+    skipped = job_rows_to_skip(job=job)
+    if skipped:
+        parts.append(f"skip {skipped:,}")
+    if job.create_accounts and job.created_accounts:
+        parts.append(f"create {job.created_accounts:,} account{'s' if job.created_accounts != 1 else ''}")
+    return ", ".join(parts)
+
+
+def job_revert_summary(*, job: ImportJob) -> dict | None:
+    """What the revert of a reverted job removed and kept ({removed: {kind: n}, kept: {kind: n}}), from its audit
+    event; None for a job not reverted (or reverted before reverts were audited with their counts)."""
+    if job.status != Status.REVERTED:
+        return None
+    event = AuditEvent.objects.filter(job=job, action=AuditEvent.Action.REVERT).order_by("-at", "-id").first()
+    details = event.details if event else {}
+    if not isinstance(details.get("removed"), dict):
+        return None
+    kept = details.get("kept") if isinstance(details.get("kept"), dict) else {}
+
+    def named(counts: dict) -> list[tuple[int, str]]:
+        """(count, what) in the revert's own order of kinds (a JSON object's keys come back in any order)."""
+        return [
+            (counts[kind], one if counts[kind] == 1 else many)
+            for kind, (one, many) in REVERT_KINDS.items()
+            if counts.get(kind)
+        ]
+
+    return {
+        "removed": named(details["removed"]),
+        "kept": named(kept),
+        "removed_total": sum(details["removed"].values()),
+        "kept_total": sum(kept.values()),
+        "at": job.reverted_at,
+        "by": job.reverted_by,
+    }
+
+
+REVERT_KINDS = {
+    "enrollments": ("enrollment", "enrollments"),
+    "credits": ("credit award", "credit awards"),
+    "pending": ("row in the holding table", "rows in the holding table"),
+    "accounts": ("learner account", "learner accounts"),
+    "shells": ("course shell", "course shells"),
+}

@@ -82,9 +82,17 @@ from .importer.run import (
     pass_run_parallel,
 )
 from .importer.schema import NAMES, HeaderMatch, header_match, mapping_problems, mapping_suggest, mapping_tidy
-from .models import AuditEvent, ColumnMapping, ImportJob
+from .models import AuditEvent, ColumnMapping, FindingGroup, ImportJob
 from .notifications import notification_mail, notification_recipients, webhook_body
-from .selectors import EVENT_LOST, job_clean, job_outcome, jobs_lost, jobs_stalled, validation_stalled
+from .selectors import (
+    EVENT_LOST,
+    job_clean,
+    job_outcome,
+    job_typed_confirmations,
+    jobs_lost,
+    jobs_stalled,
+    validation_stalled,
+)
 
 log = logging.getLogger(__name__)
 Status = ImportJob.Status
@@ -114,6 +122,14 @@ VALIDATION_LOST = (
 )
 WAITING = "Waiting for import #{job} to finish: imports write one at a time. This one starts by itself then."
 
+# "Import" above IMPORT_CONFIRM_THRESHOLD rows skipped or accounts created: the number was not typed, or not right.
+E_CONFIRM_COUNT = "E_CONFIRM_COUNT"
+CONFIRM_COUNT_MISSING = "Type {count:,} (the number of {what}) to confirm: it is more than {threshold:,}."
+CONFIRM_COUNT_WRONG = (
+    "You typed {given:,}, but this import has {count:,} {what}. Type {count:,} to confirm, or cancel and check "
+    "the file."
+)
+
 # The failure codes of a job ended by someone else while its pass ran (found lost, unlocked): they announce it.
 ENDED_ELSEWHERE = (LOST, "UNLOCKED")
 
@@ -124,6 +140,16 @@ BY_REDELIVERY = "its task, delivered again"
 
 class ImportRefused(Exception):
     """The job cannot run in its current state (a usage error, not a problem of the file)."""
+
+
+class ConfirmCountRefused(ImportRefused):
+    """ "Import" above IMPORT_CONFIRM_THRESHOLD without the number typed, or with another one (E_CONFIRM_COUNT)."""
+
+    code = E_CONFIRM_COUNT
+
+    def __init__(self, message: str, *, field: str, given: int | None):
+        self.field, self.given = field, given
+        super().__init__(message)
 
 
 class ImportWaiting(Exception):
@@ -553,6 +579,7 @@ def _record(job: ImportJob, result: PassResult, *, written: bool, reports: list[
     job.warnings = result.warnings
     job.errors = result.report_kept
     job.error_count = result.report_count
+    _finding_groups_save(job, result.report_groups)
     path = Path(result.report_path)
     try:
         if result.report_count:
@@ -563,6 +590,28 @@ def _record(job: ImportJob, result: PassResult, *, written: bool, reports: list[
             job.error_report = ""
     finally:
         path.unlink(missing_ok=True)
+
+
+def _finding_groups_save(job: ImportJob, groups: list[dict]) -> None:
+    """The pass's findings counted by code, column and value replace the job's (an apply's pass counts them again;
+    rolled back, the validation's stay)."""
+    FindingGroup.objects.filter(job=job).delete()
+    FindingGroup.objects.bulk_create(
+        (
+            FindingGroup(
+                job=job,
+                code=group["code"],
+                column=group["column"][:100],
+                value=group["value"] or "",
+                other=group["value"] is None,
+                count=group["count"],
+                line=group["line"],
+                message=group["message"],
+            )
+            for group in groups
+        ),
+        batch_size=1000,
+    )
 
 
 def _reports_prune(job: ImportJob, reports: list[str]) -> None:
@@ -646,7 +695,7 @@ def _validated(job: ImportJob) -> None:
     waits for it hears what it needs (confirmation) or what went wrong."""
     if job.auto_confirm == ImportJob.AutoConfirm.WHEN_CLEAN and job_clean(job=job):
         try:
-            import_job_confirm(job=job, user=job.created_by)
+            import_job_confirm(job=job, user=job.created_by, unattended=True)
             return
         except ImportRefused:  # cancelled meanwhile
             job.refresh_from_db()
@@ -843,24 +892,51 @@ def _save_unless_ended(job: ImportJob, *, running: str) -> bool:
 
 
 # -- the admin's decisions ---------------------------------------------------------------------------
-def import_job_confirm(*, job: ImportJob, user, acknowledge_auto_complete: bool = False) -> ImportJob:
-    """The admin's "Import": queue the apply (on commit) for a validated job."""
+def import_job_confirm(
+    *,
+    job: ImportJob,
+    user,
+    acknowledge_auto_complete: bool = False,
+    typed: dict[str, int | None] | None = None,
+    unattended: bool = False,
+) -> ImportJob:
+    """The admin's "Import": queue the apply (on commit) for a validated job.
+
+    Above IMPORT_CONFIRM_THRESHOLD rows skipped or accounts created, the admin types each such number
+    (selectors.job_typed_confirmations): `typed` maps its field (confirm_skipped, confirm_accounts) to what was
+    typed; the web and the API both pass it. `unattended` is auto_confirm "when_clean", decided by whoever uploaded
+    the file, for a clean file (no row skipped). The command line never confirms through here: the operator's own
+    shell applies straight from the upload and needs no typed number.
+    """
     if job.dry_run:
         raise ImportRefused(f"Job #{job.pk} is a dry run; it is validated, never applied.")
     if job.blocking_auto_complete and not acknowledge_auto_complete:
         raise ImportRefused("Tick the acknowledgment: this course completes enrollments on enrollment.")
+    if not unattended:
+        _typed_counts_check(job, typed or {})
     updates = {"status": Status.QUEUED, "failure_code": "", "failure_message": ""}
     if acknowledge_auto_complete:
         updates["allow_auto_complete"] = True
     with transaction.atomic():
         if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED, dry_run=False).update(**updates):
             raise ImportRefused(f"Job #{job.pk} is not waiting for confirmation.")
-        AuditEvent.objects.create(
-            actor=user, action=AuditEvent.Action.CONFIRM, job=job, details={"acknowledged": acknowledge_auto_complete}
-        )
+        details = {"acknowledged": acknowledge_auto_complete, "typed": typed or {}}
+        AuditEvent.objects.create(actor=user, action=AuditEvent.Action.CONFIRM, job=job, details=details)
         _queue(APPLY_TASK, job.pk)
     job.refresh_from_db()
     return job
+
+
+def _typed_counts_check(job: ImportJob, typed: dict[str, int | None]) -> None:
+    threshold = settings.IMPORT_CONFIRM_THRESHOLD
+    for asked in job_typed_confirmations(job=job):
+        given = typed.get(asked.field)
+        if given is None:
+            message = CONFIRM_COUNT_MISSING.format(count=asked.count, what=asked.what, threshold=threshold)
+            raise ConfirmCountRefused(message, field=asked.field, given=None)
+        if given != asked.count:
+            message = CONFIRM_COUNT_WRONG.format(given=given, count=asked.count, what=asked.what)
+            raise ConfirmCountRefused(message, field=asked.field, given=given)
 
 
 def import_job_cancel(*, job: ImportJob, user) -> ImportJob:

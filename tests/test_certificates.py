@@ -131,7 +131,8 @@ def test_a_complete_enrollment_has_a_certificate_page_and_pdf(imported_records, 
     pdf = client.get(f"/certificates/{enrollment.pk}/pdf/")
 
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
-    assert f'filename="certificate-CARD101-{enrollment.pk}.pdf"' in pdf["Content-Disposition"]
+    # "Download PDF" downloads: an attachment, not a page the browser opens in place.
+    assert pdf["Content-Disposition"] == f'attachment; filename="certificate-CARD101-{enrollment.pk}.pdf"'
     text = pdf_text(pdf.content)
     for expected in ["Maria Garcia", "Cardiology Update", "September 14, 2026", "2.00 AMA PRA Category 1 Credit"]:
         assert expected in text

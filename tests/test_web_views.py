@@ -221,7 +221,7 @@ def test_errors_are_paged_and_escaped(staff, course):
     third = client_for(staff).get(f"/import/jobs/{job.pk}/?errors_page=3").content.decode()
 
     assert first.count('<td class="code">E_DATE_INVALID</td>') == 50
-    assert "Errors 1–50 of 120 listed here (all 1500 are in the error report)" in first
+    assert "Errors 1–50 of 120 listed here (all 1,500 are in the error report)" in first
     assert "Errors 101–120 of 120" in third and '<td class="num">121</td>' in third
     assert "<script>x</script>" not in first and "&lt;script&gt;x&lt;/script&gt;" in first
     assert "cannot be imported as it is" in first

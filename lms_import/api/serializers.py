@@ -16,7 +16,9 @@ from lms_import.selectors import (
     job_confirmable,
     job_needs_acknowledgment,
     job_progress_data,
+    job_status_display,
     job_summary,
+    job_typed_confirmations,
 )
 from lms_import.services import MappingRefused, column_mapping_find
 
@@ -111,6 +113,15 @@ class JobSerializer(serializers.Serializer):
     auto_confirm = serializers.ChoiceField(choices=ImportJob.AutoConfirm.choices)
     confirmable = serializers.BooleanField(help_text="It waits for a confirmation (POST links.confirm).")
     needs_acknowledgment = serializers.BooleanField(help_text="Confirm it with allow_auto_complete=true.")
+    status_label = serializers.CharField(
+        help_text='The status as the pages say it: "Imported, 27,887 skipped", "Needs fixes", "Failed, nothing '
+        'imported".'
+    )
+    confirm_counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="The numbers to confirm with, above IMPORT_CONFIRM_THRESHOLD: confirm_skipped (rows to skip) and "
+        "confirm_accounts (accounts to create), each to be sent to links.confirm.",
+    )
     links = LinksSerializer()
 
     def to_representation(self, job: ImportJob) -> dict:
@@ -137,6 +148,10 @@ class JobSerializer(serializers.Serializer):
             "auto_confirm": job.auto_confirm,
             "confirmable": confirmable,
             "needs_acknowledgment": job_needs_acknowledgment(job=job),
+            "status_label": job_status_display(job=job).label,
+            "confirm_counts": {asked.field: asked.count for asked in job_typed_confirmations(job=job)}
+            if confirmable
+            else {},
             "links": {
                 "self": url("api:import-detail"),
                 "page": url("lms_import:job"),
@@ -209,6 +224,16 @@ class UploadSerializer(serializers.Serializer):
 class ConfirmSerializer(serializers.Serializer):
     allow_auto_complete = serializers.BooleanField(
         default=False, help_text="Acknowledge W_AUTO_COMPLETE (the course completes enrollments on enrollment)."
+    )
+    confirm_skipped = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The number of rows to skip, when it is above IMPORT_CONFIRM_THRESHOLD (the job's confirm_counts).",
+    )
+    confirm_accounts = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The number of accounts to create, when it is above IMPORT_CONFIRM_THRESHOLD (confirm_counts).",
     )
 
 

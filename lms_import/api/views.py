@@ -23,8 +23,15 @@ from rest_framework.response import Response
 from core.findings import W_AUTO_COMPLETE, Finding
 from lms_import.models import ImportJob
 from lms_import.revert import RevertLocked, RevertRefused, import_job_revert
-from lms_import.selectors import import_lock_state, job_confirmable, job_needs_acknowledgment
+from lms_import.selectors import (
+    CONFIRM_ACCOUNTS,
+    CONFIRM_SKIPPED,
+    import_lock_state,
+    job_confirmable,
+    job_needs_acknowledgment,
+)
 from lms_import.services import (
+    ConfirmCountRefused,
     ImportRefused,
     UploadRefused,
     import_job_cancel,
@@ -180,7 +187,12 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         request=ConfirmSerializer,
         responses={
             202: JobSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="Not waiting for it."),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Not waiting for it (JOB_STATE, ROW_ERRORS), or the acknowledgment (W_AUTO_COMPLETE) "
+                "or a number above IMPORT_CONFIRM_THRESHOLD (E_CONFIRM_COUNT: confirm_skipped, confirm_accounts) "
+                "is missing.",
+            ),
             **ERRORS,
         },
     )
@@ -190,11 +202,16 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         acknowledged = ConfirmSerializer(data=request.data)
         acknowledged.is_valid(raise_exception=True)
         acknowledge = acknowledged.validated_data["allow_auto_complete"]
+        typed = {field: acknowledged.validated_data.get(field) for field in (CONFIRM_SKIPPED, CONFIRM_ACCOUNTS)}
         refusal = confirm_refusal(job, acknowledge=acknowledge)
         if refusal is not None:
             raise Refused(refusal, status_code=status.HTTP_409_CONFLICT)
         try:
-            job = import_job_confirm(job=job, user=request.user, acknowledge_auto_complete=acknowledge)
+            job = import_job_confirm(job=job, user=request.user, acknowledge_auto_complete=acknowledge, typed=typed)
+        except ConfirmCountRefused as refused:
+            value = "" if refused.given is None else str(refused.given)
+            finding = Finding(refused.code, str(refused), column=refused.field, value=value)
+            raise Refused(finding, status_code=status.HTTP_409_CONFLICT) from refused
         except ImportRefused as refused:
             raise Refused(Finding(JOB_STATE, str(refused)), status_code=status.HTTP_409_CONFLICT) from refused
         return self._job(job, status.HTTP_202_ACCEPTED)

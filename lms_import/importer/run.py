@@ -99,6 +99,7 @@ class PassResult:
     report_path: str
     report_kept: list[dict] = field(default_factory=list)
     report_count: int = 0
+    report_groups: list[dict] = field(default_factory=list)  # findings counted by code, column and value
 
 
 @contextmanager
@@ -266,7 +267,9 @@ def pass_run(
         warnings += _row_warnings(job, checker.totals, course, global_importer)
         pulse.progress(source.rows_read)
     path = report.close()
-    return PassResult(checker.totals, planner.created, warnings, stopped, str(path), report.kept, report.count)
+    return PassResult(
+        checker.totals, planner.created, warnings, stopped, str(path), report.kept, report.count, report.group_list()
+    )
 
 
 class Sink:

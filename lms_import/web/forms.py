@@ -115,7 +115,33 @@ class MappingForm(forms.Form):
 
 
 class ConfirmForm(forms.Form):
+    """The decision card's "Import": the acknowledgment, and the numbers typed above IMPORT_CONFIRM_THRESHOLD.
+
+    The service (import_job_confirm) decides whether they are needed and right; its refusal is shown at the field.
+    """
+
     acknowledge = forms.BooleanField(required=False)
+    confirm_skipped = forms.CharField(required=False, max_length=20)
+    confirm_accounts = forms.CharField(required=False, max_length=20)
+
+    def _number(self, name: str) -> int | None:
+        text = self.cleaned_data.get(name) or ""
+        digits = text.replace(",", "").replace(" ", "").replace("\u00a0", "")
+        if not digits:
+            return None
+        if not digits.isdigit():
+            raise forms.ValidationError(f"{text!r} is not a number: type it in digits, as the page shows it.")
+        return int(digits)
+
+    def clean_confirm_skipped(self) -> int | None:
+        return self._number("confirm_skipped")
+
+    def clean_confirm_accounts(self) -> int | None:
+        return self._number("confirm_accounts")
+
+    def typed(self) -> dict[str, int | None]:
+        """The numbers typed ("27,887" and "27 887" count as 27887), None where nothing was typed."""
+        return {name: self.cleaned_data.get(name) for name in ("confirm_skipped", "confirm_accounts")}
 
 
 class UnlockForm(forms.Form):

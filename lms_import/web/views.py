@@ -29,11 +29,18 @@ from lms_import.selectors import (
     import_lock_state,
     job_cancellable,
     job_confirmable,
+    job_findings_summary,
+    job_import_label,
     job_is_lost,
     job_needs_acknowledgment,
     job_progress_data,
+    job_revert_summary,
+    job_rows_to_skip,
+    job_status_display,
+    job_typed_confirmations,
 )
 from lms_import.services import (
+    ConfirmCountRefused,
     ImportRefused,
     MappingRefused,
     import_job_cancel,
@@ -53,6 +60,11 @@ PERMISSION = "lms_import.import_course_records"
 ERRORS_PER_PAGE = 50
 JOBS_PER_PAGE = 25
 HOLDING_PER_PAGE = 50
+ACKNOWLEDGE = (
+    "Tick the acknowledgment to import: this course completes enrollments on enrollment and gives them all of its "
+    "credit "
+    "(W_AUTO_COMPLETE)."
+)
 
 
 def import_staff_required(view):
@@ -149,10 +161,17 @@ def _create(request: HttpRequest, form: UploadForm) -> ImportJob:
 @require_http_methods(["GET", "POST"])
 @import_staff_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Progress while validating or importing; then the preview (Import / Cancel) or the result."""
+    """Progress while validating or importing; then the preview (Import / Cancel) or the result.
+
+    A refused "Import" (the acknowledgment not ticked, a number not typed or not right) shows the page again with
+    the reason at its field.
+    """
     job = get_object_or_404(ImportJob.objects.select_related("course", "created_by"), pk=pk)
+    form = ConfirmForm()
     if request.method == "POST":
-        return _decide(request, job)
+        decided, form = _decide(request, job)
+        if decided is not None:
+            return decided
     lock = import_lock_state()
     errors = Paginator(job.errors, ERRORS_PER_PAGE).get_page(request.GET.get("errors_page"))
     # A header without the required columns: the file's columns as read, and the mapping step (SPEC §13).
@@ -173,7 +192,16 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "sweep_seconds": settings.IMPORT_SWEEP_SECONDS,
             "columns": columns,
             "remappable": job_remappable(job),
+            "status_display": job_status_display(job=job),
+            "findings_summary": job_findings_summary(job=job) if job.error_count else [],
+            "typed_confirmations": job_typed_confirmations(job=job),
+            "import_label": job_import_label(job=job),
+            "rows_to_skip": job_rows_to_skip(job=job),
+            "confirm_form": form,
+            "confirm_threshold": settings.IMPORT_CONFIRM_THRESHOLD,
+            "revert_summary": job_revert_summary(job=job),
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -200,20 +228,28 @@ def job_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "lms_import/mapping.html", {"job": job, "form": form, "columns": columns})
 
 
-def _decide(request: HttpRequest, job: ImportJob) -> HttpResponse:
+def _decide(request: HttpRequest, job: ImportJob) -> tuple[HttpResponse | None, ConfirmForm]:
+    """Import or Cancel: a redirect to the job page, or (None, the form with the reason at its field)."""
     action = request.POST.get("action")
+    form = ConfirmForm(request.POST if action == "import" else None)
     try:
         if action == "import":
-            form = ConfirmForm(request.POST)
-            form.is_valid()
+            if not form.is_valid():
+                return None, form
             acknowledged = form.cleaned_data.get("acknowledge", False)
-            import_job_confirm(job=job, user=request.user, acknowledge_auto_complete=acknowledged)
+            if job_needs_acknowledgment(job=job) and not acknowledged:
+                form.add_error("acknowledge", ACKNOWLEDGE)
+                return None, form
+            import_job_confirm(job=job, user=request.user, acknowledge_auto_complete=acknowledged, typed=form.typed())
             messages.success(request, f"Import #{job.pk} is queued; this page shows its progress.")
         elif action == "cancel":
             import_job_cancel(job=job, user=request.user)
             messages.info(request, f"Import #{job.pk} is cancelled; nothing was imported.")
         else:
             messages.error(request, "Choose Import or Cancel.")
+    except ConfirmCountRefused as refused:
+        form.add_error(refused.field, f"{refused.code}: {refused}")
+        return None, form
     except ImportRefused as refused:
         messages.error(request, str(refused))
     except Exception:
@@ -222,7 +258,7 @@ def _decide(request: HttpRequest, job: ImportJob) -> HttpResponse:
             request,
             f"Import #{job.pk} could not be changed because of an unexpected error; the server log has the details.",
         )
-    return redirect("lms_import:job", pk=job.pk)
+    return redirect("lms_import:job", pk=job.pk), form
 
 
 @require_GET

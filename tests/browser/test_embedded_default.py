@@ -134,7 +134,7 @@ def test_pages_answer_while_an_import_runs_on_the_embedded_default(product, brow
     assert "importing" in statuses and polls > 5
     assert heartbeats and max(heartbeats) < 30  # live: refreshed every few seconds, never near the lease
     # The job page (still open) reloads itself once the job has ended: a goto now could be cut short by that reload.
-    expect(page.locator("#result")).to_contain_text(f"{ROWS} rows wait in the holding table", timeout=30_000)
+    expect(page.locator("#result")).to_contain_text(f"{ROWS:,} rows wait in the holding table", timeout=30_000)
     with sqlite3.connect(var / "db.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         held = db.execute("SELECT count(*) FROM enrollments_pendingrecord WHERE status = 'pending'").fetchone()[0]

@@ -61,7 +61,7 @@ def test_upload_preview_import_result(live_url, worker, browser_page, login, adm
     expect(counts.locator("div", has_text="Rows").first).to_contain_text("4")
     expect(counts.locator("div", has_text="Enrollments")).to_contain_text("2")
     expect(counts.locator("div", has_text="Credits")).to_contain_text("2")
-    expect(counts.locator("div", has_text="Pending")).to_contain_text("1")
+    expect(counts.locator("div", has_text="holding table")).to_contain_text("1")
     expect(page.locator("#warnings")).to_contain_text("W_PENDING_LEARNERS")
     expect(page.locator("#warnings")).to_contain_text("holding table")  # the explanation
     assert Enrollment.objects.count() == 0  # the preview writes nothing
@@ -155,7 +155,8 @@ def test_error_preview_lists_every_error_and_the_report_downloads(
 
     expect(page.get_by_role("heading", name="Result")).to_be_visible()
     expect(page.locator("#result")).to_have_text(
-        "Imported: 1 enrollment and 1 credit award created. 1 row waits in the holding table for its learner's account."
+        "Imported: 1 enrollment and 1 credit award created. 1 row waits in the holding table for its learner's "
+        "account. 4 invalid rows were skipped: they are in the error report."
     )
     expect(page.locator("#errors")).to_contain_text("4 invalid rows were skipped")
     expect(page.get_by_role("link", name="Revert import")).to_have_count(0)  # superusers only
@@ -184,7 +185,8 @@ def test_auto_complete_needs_the_acknowledgment(
 
     page.get_by_role("button", name="Import").click()  # without ticking it
 
-    expect(page.get_by_role("status")).to_contain_text("Tick the acknowledgment")
+    # The refusal is said at the checkbox itself, not in a message at the top of the page.
+    expect(page.locator("#decision .ack #ack-error")).to_contain_text("Tick the acknowledgment")
     assert job_shown(page).status == "validated" and Enrollment.objects.count() == 0
 
     page.get_by_label("I understand").check()

@@ -49,3 +49,6 @@ def test_admin_reverts_an_import_from_its_job_page(
     page.goto(f"{live_url}/import/jobs/{job_id}/")
     expect(page.get_by_role("link", name="Revert import")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("Reverted")
+    expect(page.locator("#revert-summary")).to_contain_text(
+        f"by {admin_user.get_username()}: removed 2 enrollments, 2 credit awards, 1 learner account."
+    )

@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_is_found_lost_and_the_file_im
     login(page, admin_user)
     upload(page, live_url, path, course="CARD101", create_accounts=True)
     expect(page.get_by_role("heading", name="Preview")).to_be_visible(timeout=60_000)
-    expect(page.locator("#counts")).to_contain_text(f"{ROWS}")
+    expect(page.locator("#counts")).to_contain_text(f"{ROWS:,}")
     killed_job = job_shown(page)
 
     page.get_by_role("button", name="Import").click()
@@ -122,7 +122,9 @@ def test_a_worker_killed_mid_import_leaves_nothing_is_found_lost_and_the_file_im
     expect(page.get_by_role("heading", name="Preview")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("heading", name="Result")).to_be_visible(timeout=90_000)
-    expect(page.locator("#counts")).to_contain_text(f"Imported: {ROWS} enrollments and {ROWS} credit awards created.")
+    expect(page.locator("#counts")).to_contain_text(
+        f"Imported: {ROWS:,} enrollments and {ROWS:,} credit awards created."
+    )
     assert written() == {"enrollments": ROWS, "credits": ROWS, "pending": 0, "profiles": ROWS, "accounts": ROWS}
     assert Enrollment.objects.values("user").distinct().count() == ROWS
     killed_job.refresh_from_db()

@@ -94,6 +94,8 @@ class Command(BaseCommand):
         )
         as_json = options["format"] == "json"
 
+        # No typed number above IMPORT_CONFIRM_THRESHOLD here: the command line is the operator's own shell, and
+        # --skip-invalid / --create-accounts are typed on purpose; the job never passes through import_job_confirm.
         if options["run_async"]:
             # A dry run is validated by a worker (and can never be applied); otherwise the worker's apply
             # checks the whole file under the lock.
