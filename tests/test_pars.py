@@ -185,10 +185,15 @@ def test_learner_csv_has_the_accme_layout_and_only_reportable_physicians(pars_si
 def test_learners_missing_board_data_are_listed_not_dropped(pars_site, admin_client):
     page = admin_client.get("/reports/pars/")
 
-    missing = page.context["report"].missing
+    missing = page.context["missing_page"].items
     assert [(m.completion.learner, m.missing) for m in missing] == [("L-2", ["certifying board ID"])]
     text = page_text(page)
     assert "Learners missing data a board needs" in text and "L-2" in text and "certifying board ID" in text
+    assert "1 completion is not in the file" in text
+    assert "1 completion missing certifying board ID" in text
+
+    listed = pars_rows(admin_client.get("/reports/pars/missing.csv").content.decode())
+    assert [(r["Learner"], r["Last Name"], r["Missing"]) for r in listed] == [("L-2", "Chen", "certifying board ID")]
 
 
 def test_period_and_activity_filters(pars_site, admin_client):
