@@ -245,7 +245,7 @@ def test_manage_py_pars_report(pars_site, tmp_path):
     text = out.getvalue()
     assert "Activity 0012345 (CARD101 Cardiology Update, CARD102 Cardiology Lab): 4 physicians, 1 other" in text
     assert "Left out: 2 records in course shells" in text
-    assert "Left out: 1 records imported with the global (legacy) importer" in text
+    assert "Left out: 1 record imported with the global (legacy) importer" in text
     assert "Missing data: L-2 (James Chen), activity 0012345, course CARD101: certifying board ID" in text
     rows = pars_rows(output.read_text(encoding="utf-8-sig"))
     assert [r["Licensing ID or NPI"] for r in rows] == ["0045123", "0077889"]
