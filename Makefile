@@ -46,8 +46,14 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# axe-core, which the browser tests inject into every page (tests/browser/package-lock.json pins it).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	touch $@
+
 ## test: make lint, then the whole suite on PostgreSQL and Redis (started or installed if needed)
-test: install-dev services lint
+test: install-dev services lint $(AXE)
 	$(LOCAL_KEY) DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	$(LOCAL_KEY) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -72,4 +78,4 @@ bench-shapes: install services
 	$(LOCAL_KEY) DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lms_bench} $(PY) bench/shapes.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) tests/browser/node_modules var .pytest_cache .ruff_cache .import_linter_cache

@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
+from django.db.models import Q
 from django.utils import timezone
 
 from core.records import Source
@@ -47,6 +48,12 @@ def certificate_refusal(*, course_kind: str, certificate_enabled: bool, complete
     if not complete:
         return REFUSED_INCOMPLETE
     return None
+
+
+def certified() -> Q:
+    """certificate_refusal(...) is None, as a filter on enrollments: the site admin's list of every certificate.
+    tests/test_certificates.py holds the two against each other for every combination of the rule's inputs."""
+    return Q(course__kind="course", course__certificate_enabled=True, complete=True) & ~Q(source=Source.LEGACY_IMPORT)
 
 
 @dataclass(frozen=True)

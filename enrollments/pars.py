@@ -405,3 +405,289 @@ def _completions(rows: list[tuple], award_model) -> tuple[list[Completion], list
         else:
             completions.append(completion)
     return completions, missing
+
+
+# -- the page: grouped counts, and the missing list a page at a time ----------------------------------------
+# The page cannot hold every completion of a 120k-learner activity. The database groups the enrollments by
+# everything the rules above look at (where a value only matters as blank or not, by that), so the rules run
+# once per group rather than once per row; the paged list then asks for the rows of the groups that miss data.
+# pars_report stays the reference (the file and the command use it); tests/test_pars.py holds the two together.
+MISSING_REASONS = {
+    "category": MISSING_CATEGORY,
+    "name": MISSING_NAME,
+    "dob": MISSING_DOB,
+    "board": MISSING_BOARD,
+    "board-id": MISSING_BOARD_ID,
+    "license": MISSING_LICENSE,
+    "credit": MISSING_CREDIT,
+}
+_REASON_KEYS = {text: key for key, text in MISSING_REASONS.items()}
+# The blank-or-not flags of a completion's key, in order; then its date of birth as it is stored.
+_FLAG_FIELDS = (
+    "user__first_name",
+    "user__last_name",
+    "user__learner_profile__licensing_state",
+    "user__learner_profile__license_id",
+    "user__learner_profile__certifying_board",
+    "user__learner_profile__board_id",
+)
+MISSING_PER_PAGE = 50
+
+
+@dataclass
+class ParsSummary:
+    """What the page shows: per activity and in all, the counts of pars_report, computed by groups."""
+
+    activities: list[Activity]
+    left_out: dict[str, int]
+    not_counted: int
+    other_completions: int
+    in_file: int
+    missing_count: int  # completions left out of the file for missing data
+    missing_by_reason: dict[str, int]  # MISSING_REASONS key -> completions missing it (one may miss several)
+    failing_keys: dict[str, set[str]]  # MISSING_REASONS key (and "" for any) -> the completion keys missing it
+    scope: Q
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def left_out_lines(self) -> list[tuple[int, str]]:
+        return [(count, LEFT_OUT_REASONS[reason]) for reason, count in self.left_out.items() if count]
+
+    @property
+    def reasons(self) -> list[tuple[str, str, int]]:
+        """(key, sentence, count) of every reason some completion has, in MISSING_REASONS order."""
+        counts = self.missing_by_reason
+        return [(key, text, counts[key]) for key, text in MISSING_REASONS.items() if counts[key]]
+
+
+def _scope(activity: str | None, date_from: date | None, date_to: date | None) -> tuple[Q, Q, Q]:
+    """pars_report's candidate enrollments, and whether one started / was completed in the period."""
+    scope = Q(course__kind="shell") | Q(course__pars_activity_id__gt="")
+    if activity:
+        scope = Q(course__pars_activity_id=activity)
+    started, completed = Q(), Q()
+    if date_from:
+        started &= Q(enrollment_start__date__gte=date_from)
+        completed &= Q(date_completed__date__gte=date_from)
+    if date_to:
+        started &= Q(enrollment_start__date__lte=date_to)
+        completed &= Q(date_completed__date__lte=date_to)
+    if date_from or date_to:
+        scope &= started | completed
+    return scope, started, completed & Q(complete=True, date_completed__isnull=False)
+
+
+def _flag(condition: Q):
+    from django.db.models import BooleanField, Case, Value, When
+
+    if not condition:  # no period: every enrollment is in it
+        return Value(True, output_field=BooleanField())
+    return Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def _completion_key():
+    """One text per combination of what completion_missing reads: six blank-or-not flags, CME, MOC, then the
+    date of birth month and day as stored (so that dob_valid sees the real values)."""
+    from django.db.models import Case, CharField, Exists, OuterRef, Value, When
+    from django.db.models.functions import Coalesce, Concat, Trim
+    from django.db.models.lookups import Exact
+
+    from credits.models import CreditAward
+
+    def filled(name: str):
+        return Case(
+            When(**{f"{name}__isnull": True}, then=Value("0")),
+            When(Exact(Trim(name), Value("")), then=Value("0")),
+            default=Value("1"),
+            output_field=CharField(),
+        )
+
+    def earned(awards):
+        return Case(When(Exists(awards), then=Value("1")), default=Value("0"), output_field=CharField())
+
+    awards = CreditAward.objects.filter(enrollment=OuterRef("pk")).exclude(credits=0)
+    return Concat(
+        *[filled(name) for name in _FLAG_FIELDS],
+        earned(awards.filter(credit_type__machine_name=cme_credit_type())),
+        earned(awards.filter(credit_type__machine_name__endswith="_moc")),
+        Coalesce("user__learner_profile__dob_month", Value("")),
+        Value("/"),
+        Coalesce("user__learner_profile__dob_day", Value("")),
+        output_field=CharField(),
+    )
+
+
+def _key_problems(category: str, key: str) -> list[str]:
+    """pars_report's verdict on every completion with this category and key (the rule on representative values)."""
+    flags, dob = key[: len(_FLAG_FIELDS) + 2], key[len(_FLAG_FIELDS) + 2 :]
+    month, _, day = dob.partition("/")
+    first, last, state, license_id, board, board_id, cme, moc = (f == "1" for f in flags)
+    completion = Completion(
+        activity_id="",
+        course="",
+        learner="",
+        completed=datetime.min,
+        first_name="x" if first else "",
+        last_name="x" if last else "",
+        dob_month=month,
+        dob_day=day,
+        licensing_state="x" if state else "",
+        license_id="x" if license_id else "",
+        certifying_board="x" if board else "",
+        board_id="x" if board_id else "",
+        cme_credits=Decimal(1) if cme else None,
+        moc_points=Decimal(1) if moc else None,
+    )
+    return ([] if category == "physician" else [MISSING_CATEGORY]) + completion_missing(completion)
+
+
+def pars_summary(
+    *, activity: str | None = None, date_from: date | None = None, date_to: date | None = None
+) -> ParsSummary:
+    """The counts of pars_report(...) in a few grouped queries, whatever the number of learners."""
+    from django.db.models import Count
+
+    from courses.models import Course
+    from enrollments.models import Enrollment
+
+    scope, started, completed = _scope(activity, date_from, date_to)
+    activities: dict[str, Activity] = {}
+    courses = Course.objects.filter(kind=Course.KIND_COURSE).exclude(pars_activity_id="")
+    if activity:
+        courses = courses.filter(pars_activity_id=activity)
+    for activity_id, course_id, title in courses.order_by("external_course_id").values_list(
+        "pars_activity_id", "external_course_id", "title"
+    ):
+        activities.setdefault(activity_id, Activity(activity_id)).courses.append(f"{course_id} {title}")
+    groups = (
+        Enrollment.objects.filter(scope)
+        .annotate(
+            started_in=_flag(started),
+            has_start=_flag(Q(enrollment_start__isnull=False)),
+            completed_in=_flag(completed),
+            key=_completion_key(),
+        )
+        .values_list(
+            "course__kind",
+            "course__pars_activity_id",
+            "source",
+            "participant_category",
+            "started_in",
+            "has_start",
+            "completed_in",
+            "key",
+        )
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    left_out = {LEFT_OUT_SHELL: 0, LEFT_OUT_LEGACY: 0}
+    by_reason = dict.fromkeys(MISSING_REASONS, 0)
+    failing: dict[str, set[str]] = {reason: set() for reason in ["", *MISSING_REASONS]}
+    for kind, activity_id, source, category, started_in, has_start, completed_in, key_text, n in groups:
+        reason = record_left_out(course_kind=kind, source=source)
+        if reason:
+            left_out[reason] += n
+            continue
+        summary = activities[activity_id]
+        if started_in:
+            start = datetime.min if has_start else None
+            counted = counted_category(enrollment_start=start, participant_category=category)
+            if counted == "physician":
+                summary.physicians += n
+            elif counted == "other":
+                summary.others += n
+            else:
+                summary.not_counted += n
+        if not completed_in:
+            continue
+        if category == "other":
+            summary.other_completions += n
+            continue
+        problems = _key_problems(category, key_text)
+        if not problems:
+            summary.in_file += n
+            continue
+        summary.missing_data += n
+        failing[""].add(f"{category}:{key_text}")
+        for problem in problems:
+            by_reason[_REASON_KEYS[problem]] += n
+            failing[_REASON_KEYS[problem]].add(f"{category}:{key_text}")
+    ordered = [activities[k] for k in sorted(activities)]
+    return ParsSummary(
+        activities=ordered,
+        left_out=left_out,
+        not_counted=sum(a.not_counted for a in ordered),
+        other_completions=sum(a.other_completions for a in ordered),
+        in_file=sum(a.in_file for a in ordered),
+        missing_count=sum(a.missing_data for a in ordered),
+        missing_by_reason=by_reason,
+        failing_keys=failing,
+        scope=scope & completed,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def pars_missing_page(summary: ParsSummary, *, reason: str = "", offset: int = 0, limit: int = MISSING_PER_PAGE):
+    """The completions missing data (those missing `reason`, or any), `limit` from `offset`, in pars_report's
+    order; each with what it misses, by the rule itself."""
+    from django.db.models import CharField, Value
+    from django.db.models.functions import Concat
+
+    from credits.models import CreditAward
+    from enrollments.models import Enrollment
+
+    keys = summary.failing_keys.get(reason, set())
+    if not keys:
+        return []
+    rows = (
+        Enrollment.objects.filter(summary.scope)
+        .filter(course__kind="course", source__in=REPORTED_SOURCES)
+        .exclude(participant_category="other")
+        .annotate(full_key=Concat("participant_category", Value(":"), _completion_key(), output_field=CharField()))
+        .filter(full_key__in=sorted(keys))
+        .order_by("course__pars_activity_id", "course__external_course_id", "id")
+        .values_list(*_ROW_FIELDS)[offset : offset + limit]
+    )
+    return _completions(list(rows), CreditAward)[1]
+
+
+_ROW_FIELDS = (
+    "id",
+    "course__kind",
+    "course__pars_activity_id",
+    "course__external_course_id",
+    "course__title",
+    "source",
+    "enrollment_start",
+    "participant_category",
+    "complete",
+    "date_completed",
+    "user__username",
+    "user__email",
+    "user__first_name",
+    "user__last_name",
+    "user__learner_profile__external_user_id",
+    "user__learner_profile__dob_month",
+    "user__learner_profile__dob_day",
+    "user__learner_profile__licensing_state",
+    "user__learner_profile__license_id",
+    "user__learner_profile__certifying_board",
+    "user__learner_profile__board_id",
+)
+
+
+MISSING_CSV_COLUMNS = ["Learner", "First Name", "Last Name", "ACCME Activity ID", "Course", "Missing"]
+
+
+def missing_csv(missing: Iterable[MissingData]) -> str:
+    """The full list of completions kept out of the file for missing data, every cell formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(MISSING_CSV_COLUMNS)
+    for item in missing:
+        c = item.completion
+        row = [c.learner, c.first_name, c.last_name, c.activity_id, c.course, "; ".join(item.missing)]
+        writer.writerow([csv_safe(cell) for cell in row])
+    return out.getvalue()

@@ -5,6 +5,8 @@ import re
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -19,9 +21,20 @@ from .certificates import (
     certificate_for,
     certificate_pdf,
     certificate_refusal,
+    certified,
 )
 from .models import Enrollment
-from .pars import LEFT_OUT_REASONS, NOT_COUNTED, OTHER_NOT_IN_FILE, pars_report
+from .pars import (
+    LEFT_OUT_REASONS,
+    MISSING_PER_PAGE,
+    MISSING_REASONS,
+    NOT_COUNTED,
+    OTHER_NOT_IN_FILE,
+    missing_csv,
+    pars_missing_page,
+    pars_report,
+    pars_summary,
+)
 
 
 def can_see_pars(user) -> bool:
@@ -66,21 +79,48 @@ def _pars_form(request: HttpRequest) -> ParsFilterForm:
     return ParsFilterForm(request.GET)
 
 
+class MissingPage:
+    """One page of the missing-data list, shaped like a Paginator page for the template's pager."""
+
+    def __init__(self, summary, reason: str, number: int):
+        self.count = summary.missing_by_reason[reason] if reason else summary.missing_count
+        self.num_pages = max(1, -(-self.count // MISSING_PER_PAGE))
+        self.number = min(max(1, number), self.num_pages)
+        offset = (self.number - 1) * MISSING_PER_PAGE
+        self.items = pars_missing_page(summary, reason=reason, offset=offset) if self.count else []
+        self.start_index = offset + 1 if self.items else 0
+        self.end_index = offset + len(self.items)
+
+
+def _page_number(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 1
+
+
 @login_required
 @require_GET
 def pars_report_page(request: HttpRequest) -> HttpResponse:
+    """Counts by grouped queries and one page of the missing-data list: the page stays small and quick however
+    many learners an activity has; the files carry every row."""
     form = _pars_form(request)
-    report = pars_report(**form.report_kwargs()) if form.is_valid() else None
+    report = pars_summary(**form.report_kwargs()) if form.is_valid() else None
+    reason = request.GET.get("reason", "")
+    reason = reason if reason in MISSING_REASONS else ""
+    filters = request.GET.copy()
+    for name in ("reason", "page"):
+        filters.pop(name, None)
     return render(
         request,
         "enrollments/pars_report.html",
         {
             "form": form,
             "report": report,
+            "missing_page": MissingPage(report, reason, _page_number(request.GET.get("page"))) if report else None,
+            "reason": reason,
+            "reason_text": MISSING_REASONS.get(reason, ""),
             "left_out_reasons": LEFT_OUT_REASONS,
             "not_counted_reason": NOT_COUNTED,
             "other_reason": OTHER_NOT_IN_FILE,
-            "query": request.GET.urlencode(),
+            "query": filters.urlencode(),
         },
     )
 
@@ -98,6 +138,26 @@ def pars_learners_csv(request: HttpRequest) -> HttpResponse:
     name = f"pars-learners-{which}-{timezone.localdate():%Y%m%d}.csv"
     # UTF-8 with a BOM, like the error report: a spreadsheet then shows accented names correctly.
     response = HttpResponse(("\ufeff" + report.csv_text()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_GET
+@never_cache
+def pars_missing_csv(request: HttpRequest) -> HttpResponse:
+    """Every completion kept out of the learner file for missing data, with what it misses (the page lists them
+    a page at a time)."""
+    form = _pars_form(request)
+    if not form.is_valid():
+        raise Http404("Correct the report's filters first.")
+    kwargs = form.report_kwargs()
+    report = pars_report(**kwargs)
+    which = re.sub(r"[^A-Za-z0-9_-]", "", kwargs["activity"] or "") or "all"
+    name = f"pars-missing-data-{which}-{timezone.localdate():%Y%m%d}.csv"
+    response = HttpResponse(
+        ("\ufeff" + missing_csv(report.missing)).encode("utf-8"), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -121,12 +181,78 @@ def _refusal(enrollment: Enrollment) -> str | None:
     )
 
 
+CERTIFICATES_PER_PAGE = 50
+
+
+class CertificateSearchForm(forms.Form):
+    q = forms.CharField(label="Learner", required=False, max_length=200, help_text="Name or e-mail, or part of it.")
+    course = forms.ModelChoiceField(
+        label="Course",
+        required=False,
+        empty_label="All courses",
+        queryset=Course.objects.filter(kind=Course.KIND_COURSE, certificate_enabled=True).order_by(
+            "external_course_id"
+        ),
+    )
+    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def filter(self, enrollments):
+        data = self.cleaned_data
+        for word in (data.get("q") or "").split():
+            enrollments = enrollments.filter(
+                Q(user__first_name__icontains=word)
+                | Q(user__last_name__icontains=word)
+                | Q(user__email__icontains=word)
+                | Q(user__username__icontains=word)
+            )
+        if data.get("course"):
+            enrollments = enrollments.filter(course=data["course"])
+        if data.get("job"):
+            enrollments = enrollments.filter(import_job_id=data["job"])
+        return enrollments
+
+
 @login_required
 @require_GET
 def certificate_list(request: HttpRequest) -> HttpResponse:
-    enrollments = Enrollment.objects.filter(user=request.user, complete=True).select_related("course")
-    rows = [(e, _refusal(e)) for e in enrollments.order_by("-date_completed", "-id")]
-    return render(request, "enrollments/certificate_list.html", {"rows": rows})
+    """A learner's own completions; for a site admin every certificate, searched and paged (a page is one query
+    for its rows and one for the count, whatever the number of certificates)."""
+    if not request.user.is_superuser:
+        enrollments = Enrollment.objects.filter(user=request.user, complete=True).select_related("course")
+        rows = [(e, _refusal(e)) for e in enrollments.order_by("-date_completed", "-id")]
+        return render(request, "enrollments/certificate_list.html", {"rows": rows})
+    form = CertificateSearchForm(request.GET)
+    certificates = Enrollment.objects.none()
+    if form.is_valid():
+        certificates = (
+            form.filter(Enrollment.objects.filter(certified()))
+            .select_related("user", "course")
+            .only(
+                "date_completed",
+                "import_job_id",
+                "user__username",
+                "user__email",
+                "user__first_name",
+                "user__last_name",
+                "course__external_course_id",
+                "course__title",
+            )
+            .order_by("-date_completed", "-id")
+        )
+    page = Paginator(certificates, CERTIFICATES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "enrollments/certificate_list.html",
+        {
+            "form": form,
+            "every_learner": True,
+            "certificates_page": page,
+            "job": form.cleaned_data.get("job") if form.is_valid() else None,
+            "query": query.urlencode(),
+        },
+    )
 
 
 @login_required

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis run on 127.0.0.1 (and Chromium is installed) for the test suite.
+# Make sure PostgreSQL and Redis run on 127.0.0.1 (and Chromium and npm are installed) for the test suite.
 # Installs Debian's packages when missing, starts what is down, and fails loudly when it cannot.
 set -euo pipefail
 
@@ -72,4 +72,10 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing; the browser tests need Debian's chromium package"
 
-say "PostgreSQL, Redis and Chromium are ready"
+# --- Node.js and npm: the browser tests inject axe-core from npm (make test runs npm ci in tests/browser/) -------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+command -v npm >/dev/null 2>&1 || die "npm is missing; the browser tests need Debian's nodejs and npm packages"
+
+say "PostgreSQL, Redis, Chromium and npm are ready"

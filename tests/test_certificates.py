@@ -24,7 +24,7 @@ from enrollments.certificates import (
 from enrollments.models import Enrollment
 from enrollments.services import enrollment_create
 
-from .conftest import run_cli
+from .conftest import make_learner, run_cli
 
 User = get_user_model()
 GLOBAL_HEADER = [
@@ -191,3 +191,97 @@ def test_disabled_and_incomplete_have_no_certificate(course, learner, client):
     assert REFUSED_DISABLED in page_text(client.get(f"/certificates/{disabled.pk}/"))
     assert REFUSED_INCOMPLETE in page_text(client.get(f"/certificates/{ongoing.pk}/"))
     assert client.get(f"/certificates/{ongoing.pk}/pdf/").status_code == 404
+
+
+# -- every certificate, for site admins ---------------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_list_filter_is_the_rule(course, learner):
+    """certified() picks exactly the enrollments certificate_refusal gives a certificate, in every combination."""
+    from itertools import product
+
+    from enrollments.certificates import certified
+
+    users = iter(User.objects.create(username=f"u{i}") for i in range(100))
+    expected = set()
+    for n, (kind, enabled, complete, source) in enumerate(
+        product(["course", "shell"], [True, False], [True, False], ["native", "course_import", "legacy_import"])
+    ):
+        where = Course.objects.create(external_course_id=f"C{n}", title="t", kind=kind, certificate_enabled=enabled)
+        enrollment = Enrollment.objects.create(
+            user=next(users),
+            course=where,
+            complete=complete,
+            source=source,
+            created_at=datetime.now(UTC),
+            updated_at=datetime.now(UTC),
+        )
+        if certificate_refusal(course_kind=kind, certificate_enabled=enabled, complete=complete, source=source) is None:
+            expected.add(enrollment.pk)
+
+    assert set(Enrollment.objects.filter(certified()).values_list("pk", flat=True)) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_site_admins_search_every_certificate_and_a_job_links_to_its_own(
+    imported_records, course, learner, client, django_assert_max_num_queries
+):
+    other = make_learner("L-2", "james@example.org", "James", "Chen")
+    enrollment_create(user=other, course=course, complete=True, date_completed=datetime(2026, 9, 20, tzinfo=UTC))
+    root = User.objects.create(username="root", email="root@example.org", is_staff=True, is_superuser=True)
+    client.force_login(root)
+
+    with django_assert_max_num_queries(8):
+        page = client.get("/certificates/")
+
+    text = page_text(page)
+    assert "2 certificates" in text
+    assert text.index("James Chen") < text.index("Maria Garcia")  # the latest completion first
+    assert "OLD-ACLS" not in text  # a shell's record is no certificate
+    assert "Cardiology Update" in text and "2026-09-14" in text and "maria@example.org" in text
+
+    found = page_text(client.get("/certificates/", {"q": "garcia MARIA"}))
+    assert "1 certificate " in found and "Maria Garcia" in found and "James Chen" not in found
+    assert "1 certificate " in page_text(client.get("/certificates/", {"q": "james@"}))
+    assert "0 certificates" in page_text(
+        client.get(
+            "/certificates/",
+            {
+                "course": Course.objects.create(
+                    external_course_id="EMPTY", title="Nobody yet", certificate_enabled=True
+                ).pk
+            },
+        )
+    )
+
+    job = imported_records["course"].import_job
+    job_page = client.get(f"/import/jobs/{job.pk}/").content.decode()
+    assert f'href="/certificates/?job={job.pk}"' in job_page
+    of_job = page_text(client.get("/certificates/", {"job": job.pk}))
+    assert f"imported by import #{job.pk}" in of_job
+    assert "1 certificate " in of_job and "Maria Garcia" in of_job and "James Chen" not in of_job
+
+    # A learner still sees only their own, and no search
+    client.force_login(other)
+    mine = page_text(client.get("/certificates/", {"q": "garcia"}))
+    assert "My certificates" in mine and "Cardiology Update (CARD101)" in mine and "Maria" not in mine
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_list_at_100k_certificates_is_one_page_in_a_few_queries(
+    course, credit_types, client, django_assert_max_num_queries
+):
+    from .bulk import big_activity
+
+    big_activity(course=course, credit_type=credit_types["ama_pra_1"], n=100_000)
+    client.force_login(User.objects.create(username="root", email="root@example.org", is_superuser=True))
+
+    with django_assert_max_num_queries(8):
+        page = client.get("/certificates/", {"page": "1500"})
+
+    text = page_text(page)
+    assert "100000 certificates" in text and "Page 1500 of 2000" in text
+    assert len(page.context["certificates_page"].object_list) == 50
+    assert len(page.content) < 100_000
+    with django_assert_max_num_queries(8):
+        found = page_text(client.get("/certificates/", {"q": "big-77777@"}))
+    assert "1 certificate " in found and "big-77777@example.org" in found

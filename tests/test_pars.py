@@ -185,10 +185,15 @@ def test_learner_csv_has_the_accme_layout_and_only_reportable_physicians(pars_si
 def test_learners_missing_board_data_are_listed_not_dropped(pars_site, admin_client):
     page = admin_client.get("/reports/pars/")
 
-    missing = page.context["report"].missing
+    missing = page.context["missing_page"].items
     assert [(m.completion.learner, m.missing) for m in missing] == [("L-2", ["certifying board ID"])]
     text = page_text(page)
     assert "Learners missing data a board needs" in text and "L-2" in text and "certifying board ID" in text
+    assert "1 completion is not in the file" in text
+    assert "1 completion missing certifying board ID" in text
+
+    listed = pars_rows(admin_client.get("/reports/pars/missing.csv").content.decode())
+    assert [(r["Learner"], r["Last Name"], r["Missing"]) for r in listed] == [("L-2", "Chen", "certifying board ID")]
 
 
 def test_period_and_activity_filters(pars_site, admin_client):
@@ -240,7 +245,7 @@ def test_manage_py_pars_report(pars_site, tmp_path):
     text = out.getvalue()
     assert "Activity 0012345 (CARD101 Cardiology Update, CARD102 Cardiology Lab): 4 physicians, 1 other" in text
     assert "Left out: 2 records in course shells" in text
-    assert "Left out: 1 records imported with the global (legacy) importer" in text
+    assert "Left out: 1 record imported with the global (legacy) importer" in text
     assert "Missing data: L-2 (James Chen), activity 0012345, course CARD101: certifying board ID" in text
     rows = pars_rows(output.read_text(encoding="utf-8-sig"))
     assert [r["Licensing ID or NPI"] for r in rows] == ["0045123", "0077889"]

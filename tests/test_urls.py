@@ -169,6 +169,7 @@ EXPECTED = {
     # PARS: site admins and whoever may view enrollments (no role here but the superuser).
     "reports/pars/": ["login", 403, 403, 403, 200],
     "reports/pars/learners.csv": ["login", 403, 403, 403, 200],
+    "reports/pars/missing.csv": ["login", 403, 403, 403, 200],
     # Certificates: the learner's own (the world's enrollment is the learner's); another's answers 404.
     "certificates/": ["login", 200, 200, 200, 200],
     "certificates/<int:pk>/": ["login", 404, 200, 404, 200],

@@ -27,7 +27,10 @@ Fixtures
     browser_page    a fresh Playwright page (own context, downloads accepted) in headless /usr/bin/chromium;
                     on a failed test its screenshot is saved under test-artifacts/. Every page of every test
                     is watched for Content-Security-Policy violations: one the browser reports fails the test
-                    (csp_violations(page) lists them so far)
+                    (csp_violations(page) lists them so far). Every page of the product's own (not /admin/)
+                    is checked with axe-core when it has loaded: an accessibility violation fails the test
+                    (axe_violations(page) lists them so far; tests/browser/package.json pins axe-core, which
+                    `make test` installs with npm ci)
     new_page        new_page(**context_options) -> another page in a context of its own: a second user
                     at the same time, or java_script_enabled=False
     chromium        the session's Playwright Browser
@@ -297,22 +300,30 @@ def new_page(chromium, request):
     """new_page(**context_options) -> a page in a context of its own (java_script_enabled=False, say)."""
     contexts = []
     violations: list[str] = []
+    axe_script = _axe_init_script()
+    axe = AxeWatch()
 
     def open_page(**options):
         context = chromium.new_context(**({"accept_downloads": True, "viewport": VIEWPORT} | options))
         contexts.append(context)
         context.on("console", lambda message: _record_csp_violation(message, violations))
+        context.add_init_script(script=axe_script)
+        context.on("console", axe.record)
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.csp_violations = violations
+        page.axe_violations = axe.violations
         return page
 
     yield open_page
+    axe.finish(contexts)
     for number, context in enumerate(contexts):
         _save_failure_screenshot(request, context, number)
         context.close()
     if violations and not getattr(request.node, "browser_test_failed", False):
         pytest.fail("The browser refused what the Content-Security-Policy forbids:\n" + "\n".join(violations))
+    if axe.violations and not getattr(request.node, "browser_test_failed", False):
+        pytest.fail("axe-core found accessibility violations:\n" + "\n".join(axe.violations))
 
 
 # What Chromium writes to the console when the Content-Security-Policy blocks something (an inline script, style
@@ -323,6 +334,87 @@ CSP_VIOLATION = "Content Security Policy"
 def _record_csp_violation(message, violations: list[str]) -> None:
     if CSP_VIOLATION in message.text:
         violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+
+# -- axe-core on every page of the product's own ---------------------------------------------------------
+AXE_JS = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_VIOLATION = "AXE-VIOLATION "
+AXE_START, AXE_DONE = "AXE-START ", "AXE-DONE "
+# Runs in every document before the page's own scripts (Playwright's init script, outside the page's CSP): once
+# the page has loaded, axe checks it and writes each violation to the console, where the context's listener
+# collects it. Django's admin (and the password pages in its templates) is not ours to fix, nor are frames, PDFs
+# or other non-HTML documents.
+AXE_RUNNER = (
+    """
+(() => {
+  const django = ["/admin/", "/accounts/password_"];  // Django's admin and its admin-styled password pages
+  if (window.top !== window || django.some((prefix) => location.pathname.startsWith(prefix))) return;
+  window.addEventListener("load", async () => {
+    if (document.contentType !== "text/html" || !window.axe) return;
+    console.debug("%START%" + location.pathname);
+    try {
+        const results = await window.axe.run(document, { resultTypes: ["violations"] });
+        for (const v of results.violations) {
+          const where = v.nodes.slice(0, 5).map((n) => n.target.join(" ")).join(" | ");
+          console.error("%AXE%" + location.pathname + location.search + ": " + v.id + " (" + v.impact + "): "
+            + v.help + " at " + where);
+        }
+    } catch (error) {
+        console.error("%AXE%" + location.pathname + ": axe-core could not run: " + error);
+    } finally {
+      console.debug("%DONE%" + location.pathname);
+    }
+  });
+})();
+""".replace("%AXE%", AXE_VIOLATION)
+    .replace("%START%", AXE_START)
+    .replace("%DONE%", AXE_DONE)
+)
+AXE_FINISH_SECONDS = 10
+
+
+def _axe_init_script() -> str:
+    if not AXE_JS.is_file():
+        pytest.fail(
+            f"{AXE_JS} is missing: the browser tests check every page with axe-core. Run `make test` (it runs "
+            f"`npm ci` in tests/browser/) or `cd tests/browser && npm ci`.",
+            pytrace=False,
+        )
+    return AXE_JS.read_text() + "\n" + AXE_RUNNER
+
+
+class AxeWatch:
+    """What axe-core said in one test's pages: the violations, and how many checks started and finished."""
+
+    def __init__(self):
+        self.violations: list[str] = []
+        self.started = 0
+        self.done = 0
+
+    def record(self, message) -> None:
+        text = message.text
+        if text.startswith(AXE_VIOLATION):
+            self.violations.append(text[len(AXE_VIOLATION) :])
+        elif text.startswith(AXE_START):
+            self.started += 1
+        elif text.startswith(AXE_DONE):
+            self.done += 1
+
+    def finish(self, contexts) -> None:
+        """Let checks still running on open pages finish (a few seconds at most) before the test's verdict.
+        Waiting through Playwright lets it deliver the console messages meanwhile."""
+        pages = [page for context in contexts for page in context.pages if not page.is_closed()]
+        deadline = time.monotonic() + AXE_FINISH_SECONDS
+        while pages and self.done < self.started and time.monotonic() < deadline:
+            try:
+                pages[0].wait_for_timeout(100)
+            except Exception:  # a closed or crashed page has nothing more to say
+                return
+
+
+def axe_violations(page) -> list[str]:
+    """The accessibility violations axe-core reported so far, in this test's pages."""
+    return list(page.axe_violations)
 
 
 def csp_violations(page) -> list[str]:

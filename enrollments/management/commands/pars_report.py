@@ -16,6 +16,11 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD.", returncode=2)
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 record', '2 records'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class Command(BaseCommand):
     help = "PARS: per ACCME activity the physician and other learner counts, and the learner completion CSV."
 
@@ -39,12 +44,12 @@ class Command(BaseCommand):
             out.write("No course has an ACCME PARS activity ID (set it on the course in the admin).")
         for activity in report.activities:
             out.write(
-                f"Activity {activity.activity_id} ({', '.join(activity.courses)}): {activity.physicians} physicians, "
-                f"{activity.others} other learners; {activity.in_file} completions in the file, "
-                f"{activity.missing_data} missing data."
+                f"Activity {activity.activity_id} ({', '.join(activity.courses)}): "
+                f"{_count(activity.physicians, 'physician')}, {_count(activity.others, 'other learner')}; "
+                f"{_count(activity.in_file, 'completion')} in the file, {activity.missing_data} missing data."
             )
         for count, reason in report.left_out_lines:
-            out.write(f"Left out: {count} records {reason}")
+            out.write(f"Left out: {_count(count, 'record')} {reason}")
         if report.not_counted:
             out.write(f"Not counted: {report.not_counted} {NOT_COUNTED}")
         if report.other_completions:
