@@ -208,6 +208,7 @@ def test_the_job_page_shows_the_files_columns_and_the_mapping_step_checks_it_aga
     assert '<td class="value">maria@example.org, maria@example.org</td>' in page  # the first values
     assert '✗ <strong>missing:</strong> <span class="code">external_user_id or external_email</span>' in page
     assert f'href="/import/jobs/{job.pk}/mapping/"' in page
+    assert 'href="/courses/CARD101/import/template.xlsx"' in page  # or start again from the course's template
 
     step = staff.get(f"/import/jobs/{job.pk}/mapping/").content.decode()
 
