@@ -72,6 +72,11 @@ def written() -> dict:
     }
 
 
+def confirm_accounts(page) -> None:
+    """Above IMPORT_CONFIRM_THRESHOLD accounts, Import wants their number typed."""
+    page.get_by_label(f"Type {ROWS:,}, the number of accounts to create, to confirm").fill(str(ROWS))
+
+
 @pytest.mark.browser
 @pytest.mark.worker
 @pytest.mark.slow
@@ -88,6 +93,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_is_found_lost_and_the_file_im
     expect(page.locator("#counts")).to_contain_text(f"{ROWS:,}")
     killed_job = job_shown(page)
 
+    confirm_accounts(page)
     page.get_by_role("button", name="Import").click()
 
     # The progress bar moves while the worker imports, without reloading the page.
@@ -120,6 +126,7 @@ def test_a_worker_killed_mid_import_leaves_nothing_is_found_lost_and_the_file_im
     # The same file again: every record exactly once.
     upload(page, live_url, path, course="CARD101", create_accounts=True)
     expect(page.get_by_role("heading", name="Preview")).to_be_visible(timeout=60_000)
+    confirm_accounts(page)
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("heading", name="Result")).to_be_visible(timeout=90_000)
     expect(page.locator("#counts")).to_contain_text(
@@ -146,7 +153,7 @@ def test_an_apply_task_delivered_twice_applies_once(start_worker, admin_user, co
     validate_import_job.delay(job.pk)
     wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == "validated", 60, "validation")
 
-    import_job_confirm(job=job, user=admin_user)  # queues the apply once …
+    import_job_confirm(job=job, user=admin_user, typed={"confirm_accounts": 3000})  # queues the apply once …
     apply_import_job.delay(job.pk)  # … and the broker delivers it again
 
     wait_until(lambda: worker.log().count("lms_import.apply_import_job[") >= 4, 60, "both deliveries to finish")
