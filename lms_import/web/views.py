@@ -31,6 +31,7 @@ from lms_import.selectors import (
     job_is_lost,
     job_needs_acknowledgment,
     job_progress_data,
+    jobs_liveness,
 )
 from lms_import.services import (
     ImportRefused,
@@ -69,11 +70,9 @@ def site_admin_required(view):
 @require_GET
 @import_staff_required
 def import_home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "lms_import/home.html",
-        {"lock": import_lock_state(), "jobs": ImportJob.objects.select_related("course", "created_by")[:5]},
-    )
+    lock = import_lock_state()
+    jobs = jobs_liveness(jobs=ImportJob.objects.select_related("course", "created_by")[:5], lock=lock)
+    return render(request, "lms_import/home.html", {"lock": lock, "jobs": jobs})
 
 
 @csrf_exempt  # checked by csrf_protect below, once the size limit is in place (see uploads.py)
@@ -221,9 +220,9 @@ def job_error_report(request: HttpRequest, pk: int) -> FileResponse:
 @import_staff_required
 def job_history(request: HttpRequest) -> HttpResponse:
     jobs = Paginator(ImportJob.objects.select_related("course", "created_by"), JOBS_PER_PAGE)
-    return render(
-        request, "lms_import/history.html", {"jobs_page": jobs.get_page(request.GET.get("page")), "tab": "history"}
-    )
+    page = jobs.get_page(request.GET.get("page"))
+    page.object_list = jobs_liveness(jobs=page.object_list, lock=import_lock_state())
+    return render(request, "lms_import/history.html", {"jobs_page": page, "tab": "history"})
 
 
 @require_GET
