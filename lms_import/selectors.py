@@ -11,6 +11,8 @@ property, so that a page reads the lock once and hands the same state to every q
     job_heartbeat_age    seconds since a running job's worker last gave a sign of life (None if not running)
     job_progress_data    what the progress bar polls (its keys are read by static/lms_import/progress.js)
     jobs_liveness        the same liveness for the rows of a jobs table (home, History)
+    revert_run_progress  a revert running in a worker, as its page shows it
+    revert_confirm_count the number a site admin types to confirm a large revert (None when small)
     job_confirmable      whether the page offers "Import"
     job_clean            whether a validated job may confirm itself (auto_confirm "when_clean")
     job_outcome          what a job that just finished a pass means to the people waiting for it (notifications)
@@ -19,12 +21,14 @@ property, so that a page reads the lock once and hands the same state to every q
 "Silent for a lease" has one definition, lms_import.importer.lock.silent, evaluated by the database's clock.
 """
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.findings import W_AUTO_COMPLETE
 
 from .importer.lock import LOST, LockState, lock_state, quiet_after_seconds, silent
-from .models import ImportJob, ImportLock
+from .models import ImportJob, ImportLock, RevertRun
+from .revert import revert_size
 
 Status = ImportJob.Status
 
@@ -153,6 +157,38 @@ def jobs_liveness(*, jobs, lock: LockState) -> list[ImportJob]:
         age = job_heartbeat_age(job=job, lock=lock)
         job.quiet_seconds = round(age) if age is not None and age > quiet_after_seconds() else None
     return jobs
+
+
+def revert_run_progress(*, run: RevertRun, lock: LockState) -> dict:
+    """A revert's progress (records decided on of those the job created), its elapsed time and liveness (as for an
+    import: "quiet" after several missed beats; on SQLite its transaction holds the heartbeat back, so the bar is
+    indeterminate until the revert commits)."""
+    active = run.status in (RevertRun.Status.QUEUED, RevertRun.Status.RUNNING)
+    total = max(run.progress_total, run.progress_done)
+    since = run.started_at or run.requested_at
+    heartbeat_age = (
+        (lock.db_now - run.heartbeat_at).total_seconds()
+        if run.status == RevertRun.Status.RUNNING and run.heartbeat_at
+        else None
+    )
+    return {
+        "status": run.status,
+        "active": active,
+        "done": run.progress_done,
+        "total": total,
+        "percent": round(100 * run.progress_done / total) if total else 0,
+        "indeterminate": active and not run.progress_done,
+        "elapsed": round(max((lock.db_now - since).total_seconds(), 0)) if active and since else None,
+        "heartbeat_age": round(heartbeat_age) if heartbeat_age is not None else None,
+        "quiet": heartbeat_age is not None and heartbeat_age > quiet_after_seconds(),
+    }
+
+
+def revert_confirm_count(*, job: ImportJob) -> int | None:
+    """The number a site admin types to confirm the revert of job, or None when it is small enough not to ask
+    (IMPORT_CONFIRM_THRESHOLD): the records the job created (lms_import.revert.revert_size)."""
+    size = revert_size(job)
+    return size if size > settings.IMPORT_CONFIRM_THRESHOLD else None
 
 
 def job_confirmable(*, job: ImportJob) -> bool:

@@ -213,6 +213,7 @@ IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
 IMPORT_BATCH_BYTES = env.int("IMPORT_BATCH_BYTES", default=4_000_000)
 IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=2500)
 IMPORT_MAX_STORED_ERRORS = env.int("IMPORT_MAX_STORED_ERRORS", default=1000)
+IMPORT_CONFIRM_THRESHOLD = env.int("IMPORT_CONFIRM_THRESHOLD", default=1000)
 # On PostgreSQL an apply checks and plans in a producer process while the lock holder writes; off, one process
 # does both (the same results, slower: the differential tests compare the two).
 IMPORT_PRODUCER_PROCESS = env.bool("IMPORT_PRODUCER_PROCESS", default=True)

@@ -158,6 +158,7 @@ EXPECTED = {
     "import/jobs/<int:pk>/progress/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/error-report/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/revert/": ["login", 403, 403, 403, 200],
+    "import/jobs/<int:pk>/revert/kept.csv": ["login", 403, 403, 403, 200],
     "courses/<path:external_course_id>/import/": ["login", 403, 403, 200, 200],
     # PARS: site admins and whoever may view enrollments (no role here but the superuser).
     "reports/pars/": ["login", 403, 403, 403, 200],

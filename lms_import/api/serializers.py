@@ -10,13 +10,15 @@ from rest_framework.exceptions import ErrorDetail
 
 from core.findings import F_COURSE_REQUIRED
 from courses.models import Course
-from lms_import.models import ImportJob
+from lms_import.models import ImportJob, RevertRun
 from lms_import.selectors import (
     job_cancellable,
     job_confirmable,
     job_needs_acknowledgment,
     job_progress_data,
     job_summary,
+    revert_confirm_count,
+    revert_run_progress,
 )
 
 LIST_ERRORS = 10  # findings per job in a list; /errors/ pages through all that are kept
@@ -100,6 +102,12 @@ class JobSerializer(serializers.Serializer):
     auto_confirm = serializers.ChoiceField(choices=ImportJob.AutoConfirm.choices)
     confirmable = serializers.BooleanField(help_text="It waits for a confirmation (POST links.confirm).")
     needs_acknowledgment = serializers.BooleanField(help_text="Confirm it with allow_auto_complete=true.")
+    revert = serializers.DictField(
+        allow_null=True, help_text="A revert asked for: status (queued, running, done, failed), done, total, elapsed."
+    )
+    revert_confirm_count = serializers.IntegerField(
+        allow_null=True, help_text="For a succeeded import, the confirm_count its revert needs (null: none needed)."
+    )
     links = LinksSerializer()
 
     def to_representation(self, job: ImportJob) -> dict:
@@ -111,6 +119,7 @@ class JobSerializer(serializers.Serializer):
 
         confirmable = job_confirmable(job=job)
         revertible = job.status == ImportJob.Status.SUCCEEDED and not job.dry_run and request.user.is_superuser
+        run = RevertRun.objects.filter(job=job).first() if request.user.is_superuser else None
         return job_summary(job=job, errors=self.context.get("errors")) | {
             "progress": {"done": progress["done"], "total": progress["total"]},
             "file": job.original_filename,
@@ -123,6 +132,8 @@ class JobSerializer(serializers.Serializer):
             "auto_confirm": job.auto_confirm,
             "confirmable": confirmable,
             "needs_acknowledgment": job_needs_acknowledgment(job=job),
+            "revert": revert_run_progress(run=run, lock=self.context["lock"]) if run else None,
+            "revert_confirm_count": revert_confirm_count(job=job) if revertible else None,
             "links": {
                 "self": url("api:import-detail"),
                 "page": url("lms_import:job"),
@@ -195,10 +206,20 @@ class ConfirmSerializer(serializers.Serializer):
     )
 
 
+class RevertRequestSerializer(serializers.Serializer):
+    confirm_count = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Above IMPORT_CONFIRM_THRESHOLD records: the number of records the job created (the sum of its "
+        "`created` counts), as a typed confirmation.",
+    )
+
+
 class RevertSerializer(serializers.Serializer):
     job = JobSerializer()
     revert = serializers.DictField(
-        help_text="What the revert removed and kept (as manage.py revert_import --format json)."
+        help_text="The queued revert: status (queued, running, done, failed), done, total, percent, elapsed."
     )
 
 
