@@ -485,3 +485,35 @@ def test_a_count_that_cannot_be_known_is_an_indeterminate_bar_with_the_elapsed_t
     assert '<progress id="progress-bar" max="1" aria-labelledby="progress-title"></progress>' in waiting_page
     assert '<progress id="progress-bar" max="900" aria-labelledby="progress-title"></progress>' in writing_page
     assert re.search(r"All 900 rows checked; writing them to the database · 4[2-9] s elapsed", writing_page)
+
+
+def test_unlocking_a_live_lock_needs_a_reason_and_the_box_and_a_stale_one_neither(admin, staff, course, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 600
+    job = make_job(staff, course, status="importing")
+    hold_lock(job, heartbeat_age=timedelta(seconds=1))
+    client = client_for(admin)
+
+    page = client.get("/import/course-records/unlock/").content.decode()
+    bare = client.post("/import/course-records/unlock/", {}).content.decode()
+    no_box = client.post("/import/course-records/unlock/", {"reason": "stuck at 40%"}).content.decode()
+
+    assert "Reason (for the audit log) (required: the import is live)" in page and 'name="confirm_live"' in page
+    assert "say why you unlock it" in bare and "Tick the box to confirm" in bare
+    assert "say why you unlock it" not in no_box and "Tick the box to confirm" in no_box
+    assert ImportLock.objects.get().token and not AuditEvent.objects.filter(action="unlock").exists()
+
+    done = client.post(
+        "/import/course-records/unlock/", {"reason": "stuck at 40%", "confirm_live": "on"}, follow=True
+    ).content.decode()
+
+    assert f"Unlocked. Import #{job.pk} is marked failed" in done
+    assert AuditEvent.objects.get(action="unlock").details["reason"] == "stuck at 40%"
+    job.refresh_from_db()
+    assert job.failure_code == "UNLOCKED"
+
+    stale = make_job(staff, course, status="importing")
+    hold_lock(stale, heartbeat_age=timedelta(minutes=20))
+    assert 'name="confirm_live"' not in client.get("/import/course-records/unlock/").content.decode()
+    client.post("/import/course-records/unlock/", {})  # a stale lock unlocks as it always did
+    stale.refresh_from_db()
+    assert stale.failure_code == "UNLOCKED" and not ImportLock.objects.get().token

@@ -252,7 +252,8 @@ def holding(request: HttpRequest) -> HttpResponse:
 @site_admin_required
 def unlock(request: HttpRequest) -> HttpResponse:
     """The reference note's Unlock: who holds the lock, since when, last heartbeat, stale or live; "Unlock"."""
-    form = UnlockForm(request.POST or None)
+    lock = import_lock_state()
+    form = UnlockForm(request.POST if request.method == "POST" else None, live=lock.held and not lock.stale)
     if request.method == "POST" and form.is_valid():
         job = import_lock_unlock(user=request.user, reason=form.cleaned_data["reason"])
         if job is not None:
@@ -264,6 +265,5 @@ def unlock(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Unlocked. The importer is free.")
         return redirect(reverse("lms_import:unlock"))
-    lock = import_lock_state()
     lost = lock.job is not None and job_is_lost(job=lock.job)
     return render(request, "lms_import/unlock.html", {"lock": lock, "form": form, "lost": lost, "tab": "unlock"})
