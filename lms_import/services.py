@@ -568,6 +568,9 @@ def import_job_apply(
                         # Checked, planned and staged before the transaction: the pass only reads.
                         sink = cleanup.enter_context(closing(StagingSink()))
                         result = pass_run(job, course, source, write=True, pulse=pulse, sink=sink)
+                        # Every row checked and staged: say so now (the page shows the writing stage), before the
+                        # write transaction holds the heartbeat back until it commits.
+                        pulse.beat()
                     with transaction.atomic():
                         if parallel:
                             result = pass_run_parallel(job, course, path, facts, pulse=pulse)
