@@ -22,6 +22,7 @@ property, so that a page reads the lock once and hands the same state to every q
 """
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from core.findings import W_AUTO_COMPLETE
@@ -164,6 +165,9 @@ def revert_run_progress(*, run: RevertRun, lock: LockState) -> dict:
     import: "quiet" after several missed beats; on SQLite its transaction holds the heartbeat back, so the bar is
     indeterminate until the revert commits)."""
     active = run.status in (RevertRun.Status.QUEUED, RevertRun.Status.RUNNING)
+    # SQLite lets one connection write at a time: the revert's one transaction holds every heartbeat back until it
+    # commits, so there only the lease (a worker that died) says more than "reverting".
+    quiet_after = settings.IMPORT_LOCK_LEASE_SECONDS if connection.vendor == "sqlite" else quiet_after_seconds()
     total = max(run.progress_total, run.progress_done)
     since = run.started_at or run.requested_at
     heartbeat_age = (
@@ -180,7 +184,7 @@ def revert_run_progress(*, run: RevertRun, lock: LockState) -> dict:
         "indeterminate": active and not run.progress_done,
         "elapsed": round(max((lock.db_now - since).total_seconds(), 0)) if active and since else None,
         "heartbeat_age": round(heartbeat_age) if heartbeat_age is not None else None,
-        "quiet": heartbeat_age is not None and heartbeat_age > quiet_after_seconds(),
+        "quiet": heartbeat_age is not None and heartbeat_age > quiet_after,
     }
 
 

@@ -139,3 +139,24 @@ def test_every_kept_record_is_listed_paged_and_as_csv(write_csv, course, superus
         assert listing[0] == ["kind", "record", "reason"] and len(listing) == 1 + 110  # 55 enrollments, 55 accounts
         assert {row[0] for row in listing[1:]} == {"enrollments", "accounts"}
     assert Enrollment.objects.count() == 55
+
+
+def test_the_revert_page_follows_a_running_revert_and_says_when_it_went_silent(course_job, superuser, settings):  # noqa: F811
+    settings.IMPORT_LOCK_LEASE_SECONDS = 600
+    settings.IMPORT_HEARTBEAT_SECONDS = 5
+    import_job_revert_later(job=course_job, user=superuser)
+    client = Client()
+    client.force_login(superuser)
+    url = f"/import/jobs/{course_job.pk}/revert/"
+
+    queued = client.get(url).content.decode()
+    RevertRun.objects.update(status="running", started_at=timezone.now(), heartbeat_at=timezone.now(), progress_done=3)
+    running = client.get(url).content.decode()
+    RevertRun.objects.update(heartbeat_at=timezone.now() - timedelta(seconds=100))
+    silent = client.get(url).content.decode()
+
+    assert '<meta http-equiv="refresh" content="2">' in queued and "Waiting for a worker to revert" in queued
+    assert '<progress id="revert-progress-bar" max="6" aria-labelledby' in queued  # indeterminate: no value yet
+    assert 'max="6" value="3"' in running and "3 of 6 records (50%)" in running and "may be hung" not in running
+    assert "No heartbeat for 100 s — may be hung." in silent
+    assert 'name="confirm_count"' not in running and "Revert import</button>" not in running
