@@ -282,3 +282,49 @@ class FindingGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} × {self.code} ({self.column} = {self.value})"
+
+
+class RevertRun(models.Model):
+    """A revert asked for on a succeeded job, run by a worker (lms_import.services.import_job_revert_later).
+
+    Its own row, not the job's: the revert's transaction holds the job row and the lock row until it commits,
+    and the worker's heartbeat and progress must reach the pages meanwhile.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Reverting"
+        DONE = "done", "Reverted"
+        FAILED = "failed", "Failed"
+
+    job = models.OneToOneField(ImportJob, on_delete=models.CASCADE, related_name="revert_run")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    failure_message = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"Revert of import #{self.job_id} ({self.status})"
+
+
+class RevertKept(models.Model):
+    """A record a revert kept because it changed since the import, and why: every one, for the result page and its
+    CSV download (the audit event lists the first ones)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="revert_kept")
+    kind = models.CharField(max_length=12)
+    record = models.CharField(max_length=300)
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.record}: {self.reason}"

@@ -7,7 +7,12 @@ What the job created is found by its stamps: ``import_job`` on enrollments, cred
 pending records, ``created_by_job`` on the accounts' profiles and on shells. A record is unchanged
 when ``created_at == updated_at`` (lms_import.records). The rules that decide, record by record,
 are the pure ``*_keep_reason`` functions below; one pass over the job's records, in chunks by id,
-applies them, so memory stays bounded however large the job was. Kept records are listed with why.
+applies them, so memory stays bounded however large the job was. Kept records are listed with why: every one
+(the pages page them and offer them as a CSV file; a revert stores them as RevertKept rows), the audit event the
+first KEEP_LISTED.
+
+A site admin's revert runs in a worker (lms_import.services.import_job_revert_later): `on_progress` hears how many
+of the job's records have been decided on, chunk by chunk.
 
 The revert holds the import lock row for its transaction (a running import refuses it; an import
 that starts meanwhile waits) and locks the job's rows it decides on, so nothing changes under it.
@@ -15,6 +20,7 @@ that starts meanwhile waits) and locks the job's rows it decides on, so nothing 
 
 from array import array
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,7 +34,7 @@ from courses.models import Course, CourseCredit, CourseObject
 from credits.models import CreditAward
 from enrollments.models import Enrollment, PendingRecord
 
-from .models import AuditEvent, ImportJob, ImportLock
+from .models import AuditEvent, ImportJob, ImportLock, RevertKept
 
 CHUNK = 2000
 KEEP_LISTED = 100
@@ -153,12 +159,20 @@ class RevertResult:
     applied: bool = False
     removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     kept: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    kept_records: list[Kept] = field(default_factory=list)
+    kept_records: list[Kept] = field(default_factory=list)  # every one
+    on_progress: Callable[[int, int], None] | None = None
+    done: int = 0
+    total: int = 0
 
     def keep(self, kind: str, label: str, reason: str) -> None:
         self.kept[kind] += 1
-        if len(self.kept_records) < KEEP_LISTED:
-            self.kept_records.append(Kept(kind, label, reason))
+        self.kept_records.append(Kept(kind, label, reason))
+
+    def advance(self, count: int) -> None:
+        """count more of the job's records decided on (removed or kept)."""
+        self.done += count
+        if self.on_progress:
+            self.on_progress(self.done, max(self.total, self.done))
 
     @property
     def kept_total(self) -> int:
@@ -180,8 +194,11 @@ class RevertResult:
             "reverted": self.applied,
             "removed": dict(self.removed),
             "kept": dict(self.kept),
-            "kept_records": [{"kind": k.kind, "record": k.label, "reason": k.reason} for k in self.kept_records],
-            "kept_records_not_listed": max(self.kept_total - len(self.kept_records), 0),
+            "kept_records": [
+                {"kind": k.kind, "record": k.label, "reason": k.reason} for k in self.kept_records[:KEEP_LISTED]
+            ],
+            # Credit kept with its kept enrollment is counted in "kept", and listed as that enrollment.
+            "kept_records_not_listed": max(len(self.kept_records) - KEEP_LISTED, 0),
         }
 
 
@@ -191,8 +208,20 @@ def import_job_revert_plan(*, job: ImportJob) -> RevertResult:
     return _revert_pass(job, apply=False)
 
 
-def import_job_revert(*, job: ImportJob, user) -> RevertResult:
-    """Remove everything the job created that nothing has changed since, in one transaction; audited."""
+def revert_size(job: ImportJob) -> int:
+    """The records the job created, which a revert decides on one by one: its progress bar's total, and the number
+    a site admin types to confirm a large revert."""
+    return (
+        job.created_enrollments + job.created_credits + job.created_pending + job.created_accounts + job.created_shells
+    )
+
+
+def import_job_revert(*, job: ImportJob, user, on_progress: Callable[[int, int], None] | None = None) -> RevertResult:
+    """Remove everything the job created that nothing has changed since, in one transaction; audited.
+
+    Every kept record is stored (RevertKept) with the revert. A site admin's revert runs in a worker
+    (services.import_job_revert_later, which calls this); the command line calls it directly.
+    """
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         refusal = revert_refusal(
@@ -203,7 +232,12 @@ def import_job_revert(*, job: ImportJob, user) -> RevertResult:
         _import_lock_hold()
         # Pending records of the job could be applied by an account created meanwhile: hold them first.
         list(PendingRecord.objects.select_for_update().filter(import_job=locked).values_list("id", flat=True))
-        result = _revert_pass(locked, apply=True)
+        result = _revert_pass(locked, apply=True, on_progress=on_progress)
+        for start in range(0, len(result.kept_records), CHUNK):
+            RevertKept.objects.bulk_create(
+                RevertKept(job=locked, kind=k.kind, record=k.label[:300], reason=k.reason[:300])
+                for k in result.kept_records[start : start + CHUNK]
+            )
         locked.status = ImportJob.Status.REVERTED
         locked.reverted_at = timezone.now()
         locked.reverted_by = user
@@ -254,8 +288,8 @@ def _chunks(ids: array, skip: set[int] | dict):
             yield chunk
 
 
-def _revert_pass(job: ImportJob, *, apply: bool) -> RevertResult:
-    result = RevertResult(job.pk, applied=apply)
+def _revert_pass(job: ImportJob, *, apply: bool, on_progress: Callable[[int, int], None] | None = None) -> RevertResult:
+    result = RevertResult(job.pk, applied=apply, on_progress=on_progress, total=revert_size(job))
     kept_enrollments = _enrollments(job, result, apply=apply)
     _foreign_awards(job, result, apply=apply)
     kept_pending_courses = _pending(job, result, kept_enrollments, apply=apply)
@@ -316,19 +350,26 @@ def _enrollments(job: ImportJob, result: RevertResult, *, apply: bool) -> dict[i
             # Their credit and the pointers to them are gone (above): one DELETE, without the collector
             # loading each enrollment to look for dependents that no longer exist.
             Enrollment.objects.filter(id__in=remove)._raw_delete(Enrollment.objects.db)
+            result.advance(len(remove))
+    # The kept enrollments, and the credit of all of them (decided on with its enrollment).
+    result.advance(len(ids) - result.done + result.removed["credits"] + kept_credit)
     return kept
 
 
 def _keep_enrollments(result: RevertResult, reasons: dict[int, str]) -> None:
-    """Count the kept enrollments; name (who, which course) those that will be listed."""
-    room = max(KEEP_LISTED - len(result.kept_records), 0)
-    labels = {}
-    if room and reasons:
-        named = Enrollment.objects.filter(id__in=list(reasons)[:room])
-        for pk, username, course in named.values_list("id", "user__username", "course__external_course_id"):
-            labels[pk] = f"Enrollment #{pk}: {username} in {course}"
-    for enrollment_id, reason in reasons.items():
-        result.keep("enrollments", labels.get(enrollment_id, f"Enrollment #{enrollment_id}"), reason)
+    """Count and name (who, which course) the kept enrollments, a chunk of ids at a time."""
+    ids = list(reasons)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        named = Enrollment.objects.filter(id__in=chunk)
+        labels = {
+            pk: f"Enrollment #{pk}: {username} in {course}"
+            for pk, username, course in named.values_list("id", "user__username", "course__external_course_id")
+        }
+        for enrollment_id in chunk:
+            result.keep(
+                "enrollments", labels.get(enrollment_id, f"Enrollment #{enrollment_id}"), reasons[enrollment_id]
+            )
 
 
 def _foreign_awards(job: ImportJob, result: RevertResult, *, apply: bool) -> None:
@@ -349,6 +390,7 @@ def _foreign_awards(job: ImportJob, result: RevertResult, *, apply: bool) -> Non
         result.removed["credits"] += len(remove)
         if apply and remove:
             CreditAward.objects.filter(id__in=remove).delete()
+        result.advance(len(chunk))
 
 
 def _pending(job: ImportJob, result: RevertResult, kept_enrollments: dict, *, apply: bool) -> set[int]:
@@ -384,6 +426,7 @@ def _pending(job: ImportJob, result: RevertResult, kept_enrollments: dict, *, ap
         result.removed["pending"] += len(remove)
         if apply and remove:
             PendingRecord.objects.filter(id__in=remove).delete()
+        result.advance(len(chunk))
     return kept_courses
 
 
@@ -430,6 +473,8 @@ def _accounts(job: ImportJob, result: RevertResult, kept_enrollments: dict, *, a
     if apply:
         for remove in _chunks(ids, kept):
             User.objects.filter(id__in=remove).delete()
+            result.advance(len(remove))
+    result.advance(len(kept) if apply else len(ids))
 
 
 def _shells(
@@ -462,3 +507,4 @@ def _shells(
         result.removed["shells"] += len(remove)
         if apply and remove:
             Course.objects.filter(id__in=remove).delete()
+        result.advance(len(chunk))

@@ -8,7 +8,11 @@ property, so that a page reads the lock once and hands the same state to every q
     jobs_stalled         validations whose worker went silent for a lease
     job_progress         (rows done, rows expected), live from the lock row while the job imports
     job_is_lost          one job of jobs_lost
+    job_heartbeat_age    seconds since a running job's worker last gave a sign of life (None if not running)
     job_progress_data    what the progress bar polls (its keys are read by static/lms_import/progress.js)
+    jobs_liveness        the same liveness for the rows of a jobs table (home, History)
+    revert_run_progress  a revert running in a worker, as its page shows it
+    revert_confirm_count the number a site admin types to confirm a large revert (None when small)
     job_confirmable      whether the page offers "Import"
     job_clean            whether a validated job may confirm itself (auto_confirm "when_clean")
     job_outcome          what a job that just finished a pass means to the people waiting for it (notifications)
@@ -25,12 +29,14 @@ property, so that a page reads the lock once and hands the same state to every q
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 
 from core.findings import W_AUTO_COMPLETE
 
-from .importer.lock import LOST, LockState, lock_state, silent
-from .models import AuditEvent, FindingGroup, ImportJob, ImportLock
+from .importer.lock import LOST, LockState, lock_state, quiet_after_seconds, silent
+from .models import AuditEvent, FindingGroup, ImportJob, ImportLock, RevertRun
+from .revert import revert_size
 
 Status = ImportJob.Status
 
@@ -86,17 +92,50 @@ def job_is_stalled(*, job: ImportJob) -> bool:
     return job.status == Status.VALIDATING and jobs_stalled().filter(pk=job.pk).exists()
 
 
+RUNNING = (Status.VALIDATING, Status.IMPORTING)
+
+
+def job_heartbeat_age(*, job: ImportJob, lock: LockState) -> float | None:
+    """Seconds since the worker running the job last beat: an apply beats on the lock row, a validation (and an
+    apply not yet holding the lock) on the job. None for a job no worker runs."""
+    if job.status not in RUNNING:
+        return None
+    if job.status == Status.IMPORTING and _holds(lock, job):
+        return lock.heartbeat_age_seconds
+    return (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
+
+
+def _started_at(job: ImportJob):
+    if job.status == Status.VALIDATING:
+        return job.validate_started_at
+    if job.status == Status.IMPORTING:
+        return job.apply_started_at
+    return job.created_at if job.status == Status.UPLOADED else job.updated_at
+
+
 def job_progress_data(*, job: ImportJob, lock: LockState) -> dict:
-    """The job's progress as the page and its progress endpoint show it; the keys are read by progress.js."""
+    """The job's progress as the page and its progress endpoint show it; the keys are read by progress.js.
+
+    `quiet`: a running job whose heartbeat is older than several beats ("no heartbeat for N s — may be hung"),
+    before the lease makes it lost. `indeterminate`: no count can be known (waiting for a worker, a file whose
+    rows are not known in advance, or the writing and commit after the last row): the bar shows `elapsed`.
+    """
     done, total = job_progress(job=job)
     if job.status in (Status.QUEUED, Status.IMPORTING) and not _holds(lock, job):
         done = 0  # the apply has not started; the job's own figures are the validation's
     total = max(total, done)
     percent = round(100 * done / total) if total else 0
-    if job.status == Status.IMPORTING and _holds(lock, job):
-        heartbeat_age = lock.heartbeat_age_seconds  # an apply's heartbeat goes to the lock row
+    heartbeat_age = job_heartbeat_age(job=job, lock=lock)
+    started = _started_at(job)
+    elapsed = max((lock.db_now - started).total_seconds(), 0) if started else None
+    if job.status in (Status.UPLOADED, Status.QUEUED):
+        stage = "waiting"
+    elif job.status == Status.VALIDATING:
+        stage = "checking"
+    elif job.status == Status.IMPORTING and _holds(lock, job) and total and done >= total:
+        stage = "writing"  # every row checked and planned: the last writes and the commit
     else:
-        heartbeat_age = (lock.db_now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
+        stage = "importing"
     return {
         "job": job.pk,
         "status": job.status,
@@ -109,8 +148,58 @@ def job_progress_data(*, job: ImportJob, lock: LockState) -> dict:
         "done": done,
         "total": total,
         "percent": percent,
+        "stage": stage,
+        "indeterminate": stage in ("waiting", "writing") or not total,
+        "elapsed": round(elapsed) if elapsed is not None else None,
         "heartbeat_age": round(heartbeat_age, 1) if heartbeat_age is not None else None,
+        "quiet": heartbeat_age is not None and heartbeat_age > quiet_after_seconds(),
+        "quiet_after": quiet_after_seconds(),
     }
+
+
+def jobs_liveness(*, jobs, lock: LockState) -> list[ImportJob]:
+    """The jobs (a list, a page) with `quiet_seconds` set on each: how long a running job's worker has been silent,
+    when longer than several beats (the table says "no heartbeat for N s — may be hung"), else None."""
+    jobs = list(jobs)
+    for job in jobs:
+        age = job_heartbeat_age(job=job, lock=lock)
+        job.quiet_seconds = round(age) if age is not None and age > quiet_after_seconds() else None
+    return jobs
+
+
+def revert_run_progress(*, run: RevertRun, lock: LockState) -> dict:
+    """A revert's progress (records decided on of those the job created), its elapsed time and liveness (as for an
+    import: "quiet" after several missed beats; on SQLite its transaction holds the heartbeat back, so the bar is
+    indeterminate until the revert commits)."""
+    active = run.status in (RevertRun.Status.QUEUED, RevertRun.Status.RUNNING)
+    # SQLite lets one connection write at a time: the revert's one transaction holds every heartbeat back until it
+    # commits, so there only the lease (a worker that died) says more than "reverting".
+    quiet_after = settings.IMPORT_LOCK_LEASE_SECONDS if connection.vendor == "sqlite" else quiet_after_seconds()
+    total = max(run.progress_total, run.progress_done)
+    since = run.started_at or run.requested_at
+    heartbeat_age = (
+        (lock.db_now - run.heartbeat_at).total_seconds()
+        if run.status == RevertRun.Status.RUNNING and run.heartbeat_at
+        else None
+    )
+    return {
+        "status": run.status,
+        "active": active,
+        "done": run.progress_done,
+        "total": total,
+        "percent": round(100 * run.progress_done / total) if total else 0,
+        "indeterminate": active and not run.progress_done,
+        "elapsed": round(max((lock.db_now - since).total_seconds(), 0)) if active and since else None,
+        "heartbeat_age": round(heartbeat_age) if heartbeat_age is not None else None,
+        "quiet": heartbeat_age is not None and heartbeat_age > quiet_after,
+    }
+
+
+def revert_confirm_count(*, job: ImportJob) -> int | None:
+    """The number a site admin types to confirm the revert of job, or None when it is small enough not to ask
+    (IMPORT_CONFIRM_THRESHOLD): the records the job created (lms_import.revert.revert_size)."""
+    size = revert_size(job)
+    return size if size > settings.IMPORT_CONFIRM_THRESHOLD else None
 
 
 def job_confirmable(*, job: ImportJob) -> bool:

@@ -10,6 +10,8 @@
     import_job_mark_lost       end a job whose worker is gone: failed, code LOST, its lock released, audited
     import_jobs_sweep          the periodic check (Celery beat): every lost job ends, a died validation runs again once
     import_lock_unlock         a site admin's Unlock (the page and manage.py unlock_imports)
+    import_job_revert_later    a site admin's "Revert import" (the page, the API): typed confirmation when large, queued
+    import_job_revert_run      the worker's side of it: the revert (lms_import.revert) with a heartbeat and progress
     upload_refusal             why an upload is refused before any job exists (F_NOT_CSV, F_EMPTY), shared by faces
     column_mapping_find        a saved column mapping by its name (the upload form, --mapping, the API, mapping.txt)
     import_job_columns         the job's header as read (each cell's column, the required ones) and samples of its rows
@@ -69,6 +71,7 @@ from .importer.lock import (
     lock_release,
     lock_release_job,
     lock_unlock,
+    silent,
 )
 from .importer.read import SAVE_AS_CSV, not_csv_kind, workbook_kind
 from .importer.run import (
@@ -82,8 +85,9 @@ from .importer.run import (
     pass_run_parallel,
 )
 from .importer.schema import NAMES, HeaderMatch, header_match, mapping_problems, mapping_suggest, mapping_tidy
-from .models import AuditEvent, ColumnMapping, FindingGroup, ImportJob
+from .models import AuditEvent, ColumnMapping, FindingGroup, ImportJob, RevertRun
 from .notifications import notification_mail, notification_recipients, webhook_body
+from .revert import RevertRefused, import_job_revert, revert_refusal, revert_size
 from .selectors import (
     EVENT_LOST,
     job_clean,
@@ -91,6 +95,7 @@ from .selectors import (
     job_typed_confirmations,
     jobs_lost,
     jobs_stalled,
+    revert_confirm_count,
     validation_stalled,
 )
 
@@ -107,6 +112,7 @@ MAIL_TASK = "lms_import.mail_import_notification"
 WEBHOOK_TASK = "lms_import.post_import_webhook"
 INBOX_SCAN_TASK = "lms_import.scan_import_inbox"  # settings.CELERY_BEAT_SCHEDULE, every IMPORT_INBOX_SECONDS
 INBOX_SETTLE_TASK = "lms_import.settle_inbox_file"
+REVERT_TASK = "lms_import.revert_import_job"
 
 # Uploads: what a face accepts as a CSV file by its name (the content is checked by the validation).
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
@@ -762,6 +768,9 @@ def import_job_apply(
                         # Checked, planned and staged before the transaction: the pass only reads.
                         sink = cleanup.enter_context(closing(StagingSink()))
                         result = pass_run(job, course, source, write=True, pulse=pulse, sink=sink)
+                        # Every row checked and staged: say so now (the page shows the writing stage), before the
+                        # write transaction holds the heartbeat back until it commits.
+                        pulse.beat()
                     with transaction.atomic():
                         if parallel:
                             result = pass_run_parallel(job, course, path, facts, pulse=pulse)
@@ -1059,3 +1068,104 @@ def error_report_copy(job: ImportJob, destination: Path) -> bool:
     with job.error_report.open("rb") as src, open(destination, "wb") as dst:
         shutil.copyfileobj(src, dst)
     return True
+
+
+# -- revert, in a worker ------------------------------------------------------------------------------------
+REVERT_CONFIRM = (
+    "This revert decides on {count:,} records (everything import #{job} created). To confirm, type the number "
+    "{count} in the box."
+)
+REVERT_UNDER_WAY = "A revert of import #{job} is already under way; this page shows its progress."
+REVERT_WORKER_STOPPED = (
+    "The worker reverting this import stopped (its process died, was killed or hung: no heartbeat for longer than "
+    "the lease of {lease} s). Its transaction was rolled back: nothing was removed. Revert again."
+)
+
+
+class RevertUnconfirmed(RevertRefused):
+    """A large revert without the typed number (or with a wrong one)."""
+
+
+def import_job_revert_later(*, job: ImportJob, user, confirm_count: int | None = None) -> RevertRun:
+    """A site admin's "Revert import": refused as the revert itself would be (not succeeded, already reverted, a dry
+    run), or without the typed number for a large one; otherwise queued for a worker (on commit). A revert whose
+    worker died (silent for a lease) may be asked for again: its transaction was rolled back."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)  # one request at a time per job
+        refusal = revert_refusal(job_id=job.pk, status=job.status, dry_run=job.dry_run, reverted_at=job.reverted_at)
+        if refusal:
+            raise RevertRefused(refusal)
+        expected = revert_confirm_count(job=job)
+        if expected is not None and confirm_count != expected:
+            raise RevertUnconfirmed(REVERT_CONFIRM.format(count=expected, job=job.pk))
+        run = RevertRun.objects.filter(job=job).first()
+        under_way = run is not None and (
+            run.status == RevertRun.Status.QUEUED
+            or (run.status == RevertRun.Status.RUNNING and not RevertRun.objects.filter(silent(), pk=run.pk).exists())
+        )
+        if under_way:
+            raise RevertRefused(REVERT_UNDER_WAY.format(job=job.pk))
+        run = run or RevertRun(job=job)
+        run.status, run.requested_by, run.requested_at = RevertRun.Status.QUEUED, user, timezone.now()
+        run.started_at = run.finished_at = run.heartbeat_at = None
+        run.progress_done, run.progress_total, run.failure_message = 0, revert_size(job), ""
+        run.save()
+        _queue(REVERT_TASK, job.pk)
+    return run
+
+
+class RevertPulse(Pulse):
+    """The revert's heartbeat and progress, on its RevertRun row (the revert's transaction holds the job's and the
+    lock's rows until it commits)."""
+
+    def beat(self) -> None:
+        try:
+            done, total = self.done, max(self.total, self.done)
+            RevertRun.objects.filter(job_id=self.job_id).update(
+                progress_done=done, progress_total=total, heartbeat_at=Now()
+            )
+        except Exception:  # a missed beat is retried
+            log.warning("revert pulse for job %s failed", self.job_id, exc_info=True)
+            close_old_connections()
+
+
+def import_job_revert_run(*, job: ImportJob) -> RevertRun | None:
+    """The worker's revert of a queued RevertRun: claimed once (a task delivered again finds it running; if its worker
+    is gone, the run fails, and nothing was removed), then lms_import.revert.import_job_revert with a heartbeat and
+    progress. Refusals (reverted meanwhile, an import running) end the run failed with their message."""
+    claimed = RevertRun.objects.filter(job=job, status=RevertRun.Status.QUEUED).update(
+        status=RevertRun.Status.RUNNING, started_at=Now(), heartbeat_at=Now(), progress_done=0
+    )
+    if not claimed:
+        stopped = RevertRun.objects.filter(silent(), job=job, status=RevertRun.Status.RUNNING)
+        stopped.update(
+            status=RevertRun.Status.FAILED,
+            finished_at=Now(),
+            failure_message=REVERT_WORKER_STOPPED.format(lease=settings.IMPORT_LOCK_LEASE_SECONDS),
+        )
+        return RevertRun.objects.filter(job=job).first()
+    run = RevertRun.objects.select_related("requested_by").get(job=job)
+    outcome = {"status": RevertRun.Status.DONE, "failure_message": ""}
+    with RevertPulse(job.pk) as pulse:
+        pulse.progress(0, run.progress_total)
+        try:
+            import_job_revert(job=job, user=run.requested_by, on_progress=pulse.progress)
+        except RevertRefused as refused:
+            outcome = {"status": RevertRun.Status.FAILED, "failure_message": str(refused)}
+        except Exception:
+            reference = incident_reference(job)
+            log.exception("revert of import job %s failed (reference %s)", job.pk, reference)
+            outcome = {
+                "status": RevertRun.Status.FAILED,
+                "failure_message": f"The revert stopped because of an unexpected error; it was rolled back and nothing "
+                f"was removed. Reference {reference}: the site's operators find the details in the server log.",
+            }
+    RevertRun.objects.filter(pk=run.pk).update(
+        finished_at=Now(),
+        heartbeat_at=Now(),
+        progress_done=pulse.done,
+        progress_total=max(pulse.total, pulse.done),
+        **outcome,
+    )
+    run.refresh_from_db()
+    return run

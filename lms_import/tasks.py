@@ -27,6 +27,7 @@ from .services import (
     INBOX_SETTLE_TASK,
     MAIL_TASK,
     PURGE_TASK,
+    REVERT_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
     WEBHOOK_TASK,
@@ -35,6 +36,7 @@ from .services import (
     LockHeld,
     import_files_purge,
     import_job_apply,
+    import_job_revert_run,
     import_job_validate,
     import_jobs_sweep,
 )
@@ -76,6 +78,15 @@ def apply_import_job(self, job_id: int) -> str:
         return "skipped"
     except LockHeld:  # only for a job applied straight from uploaded, which no task does
         return "locked"
+
+
+@shared_task(name=REVERT_TASK)
+def revert_import_job(job_id: int) -> str:
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "missing"
+    run = import_job_revert_run(job=job)
+    return run.status if run else "missing"
 
 
 @shared_task(name=SWEEP_TASK)

@@ -22,6 +22,7 @@ from lms_import.services import (
     INBOX_SETTLE_TASK,
     MAIL_TASK,
     PURGE_TASK,
+    REVERT_TASK,
     SWEEP_TASK,
     VALIDATE_TASK,
     WEBHOOK_TASK,
@@ -74,6 +75,7 @@ def test_every_process_knows_the_tasks_by_name():
         WEBHOOK_TASK,
         INBOX_SCAN_TASK,
         INBOX_SETTLE_TASK,
+        REVERT_TASK,
     ]
     assert shell.stdout.splitlines()[-1] == str(sorted(tasks))
     assert [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()] == [SWEEP_TASK, PURGE_TASK]  # beat sends

@@ -18,6 +18,7 @@ from enrollments.models import Enrollment, LearnerProfile, PendingRecord
 from enrollments.services import enrollment_create
 from lms_import.models import AuditEvent, ImportJob, ImportLock
 from lms_import.revert import RevertLocked, RevertRefused, import_job_revert, import_job_revert_plan
+from lms_import.tasks import revert_import_job
 
 from .conftest import make_learner, run_cli
 
@@ -262,11 +263,16 @@ def test_revert_page_confirms_then_reverts(course_job, superuser, client):
     assert "Nothing: no record of this import has changed since." in text
     assert Enrollment.objects.count() == 2  # GET changes nothing
 
-    done = client.post(url, follow=True)
+    asked = client.post(url, follow=True)
 
-    text = page_text(done)
-    assert f"Import #{course_job.pk} was reverted. Removed: 2 enrollments, 3 credits" in text
+    assert f"The revert of import #{course_job.pk} is queued; this page shows its progress." in page_text(asked)
+    assert "Waiting for a worker to revert" in page_text(asked)
+    assert Enrollment.objects.count() == 2  # the request removes nothing: a worker does
+    assert revert_import_job(course_job.pk) == "done"  # what the queued task runs in a worker
+
+    text = page_text(client.get(url))
     assert "This import was reverted on" in text and "Status Reverted" in text
+    assert all(f"{kind} {count}" in text for kind, count in [("Enrollments", 2), ("Credits", 3), ("Accounts", 1)])
     assert not Enrollment.objects.exists()
     again = client.post(url, follow=True)
     assert "already reverted" in page_text(again)
@@ -294,7 +300,9 @@ def test_revert_page_lists_what_it_keeps_before_and_after(course_job, learner, s
     url = f"/import/jobs/{course_job.pk}/revert/"
 
     confirm = page_text(client.get(url))
-    done = page_text(client.post(url, follow=True))
+    client.post(url)
+    revert_import_job(course_job.pk)
+    done = page_text(client.get(url))
 
     kept = f"Enrollment #{maria.pk}: maria@example.org in CARD101 changed since the import (last change"
     assert "Will be kept (changed since the import)" in confirm and kept in confirm

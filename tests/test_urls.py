@@ -160,6 +160,7 @@ EXPECTED = {
     "import/jobs/<int:pk>/error-report/": ["login", 403, 403, 200, 200],
     "import/jobs/<int:pk>/mapping/": ["login", 403, 403, 200, 200],  # the mapping step (SPEC §13): import staff
     "import/jobs/<int:pk>/revert/": ["login", 403, 403, 403, 200],
+    "import/jobs/<int:pk>/revert/kept.csv": ["login", 403, 403, 403, 200],
     "courses/<path:external_course_id>/import/": ["login", 403, 403, 200, 200],
     # Templates (SPEC §13): whoever may upload.
     "courses/<path:external_course_id>/import/template.csv": ["login", 403, 403, 200, 200],

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -259,6 +260,7 @@ def test_the_error_report_is_a_permission_checked_attachment(staff, course):
 def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, settings):
     settings.IMPORT_LOCK_LEASE_SECONDS = 30
     settings.IMPORT_SWEEP_SECONDS = 15
+    settings.IMPORT_HEARTBEAT_SECONDS = 5
     job = make_job(staff, course, status="importing", progress_done=20000, progress_total=20000)  # validated
     hold_lock(job, heartbeat_age=timedelta(minutes=10), progress=(5000, 20000))  # the apply's, on the lock row
 
@@ -266,10 +268,10 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
     progress = client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()
 
     assert "This import is lost." in html and "Ask a site admin to unlock the importer" in html
-    assert "stopped sending heartbeats 600 s ago (the lease is 30 s)" in html
+    assert re.search(r"stopped sending heartbeats 60[01] s ago \(the lease is 30 s\)", html)  # a busy machine
     assert "A periodic check marks it failed within 15 s and frees the importer" in html
     assert '<progress id="progress-bar" max="20000" value="5000"' in html
-    assert progress | {"heartbeat_age": None} == {
+    assert progress | {"heartbeat_age": None, "elapsed": None} == {
         "job": job.pk,
         "status": "importing",
         "status_label": "Importing",
@@ -279,7 +281,12 @@ def test_an_importing_job_whose_lock_went_stale_is_shown_lost(staff, course, set
         "done": 5000,
         "total": 20000,
         "percent": 25,
+        "stage": "importing",
+        "indeterminate": False,
+        "elapsed": None,
         "heartbeat_age": None,
+        "quiet": True,
+        "quiet_after": 30,
         "waiting_for": None,
     }
 
@@ -365,10 +372,11 @@ def test_a_stalled_validation_can_be_cancelled_but_a_live_one_cannot(staff, cour
     assert AuditEvent.objects.get(action="cancel").job == stalled
 
 
-def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
+def test_a_queued_job_does_not_show_the_validations_progress(staff, course, settings):
+    settings.IMPORT_HEARTBEAT_SECONDS = 5
     job = make_job(staff, course, status="queued", progress_done=800, progress_total=800)
 
-    assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json() | {"heartbeat_age": None} == {
+    assert client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json() | {"elapsed": None} == {
         "job": job.pk,
         "status": "queued",
         "status_label": "Queued",
@@ -378,7 +386,12 @@ def test_a_queued_job_does_not_show_the_validations_progress(staff, course):
         "done": 0,
         "total": 800,
         "percent": 0,
+        "stage": "waiting",  # no count can be known until a worker starts it: an indeterminate bar
+        "indeterminate": True,
+        "elapsed": None,
         "heartbeat_age": None,
+        "quiet": False,
+        "quiet_after": 30,
         "waiting_for": None,
     }
 
@@ -423,3 +436,84 @@ def test_a_workbook_upload_is_taken(staff, course):
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/import/jobs/{job.pk}/"
     assert job.original_filename == "records.xlsx" and job.file.read() == workbook
+
+
+# -- liveness from the heartbeat's age (issue 11, item 4) ----------------------------------------------------
+def test_an_import_whose_heartbeat_stopped_says_may_be_hung_long_before_the_lease(admin, staff, course, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 600
+    settings.IMPORT_HEARTBEAT_SECONDS = 5  # quiet after 6 missed beats: 30 s
+    job = make_job(staff, course, status="importing", progress_done=100, progress_total=100)
+    hold_lock(job, heartbeat_age=timedelta(seconds=155), progress=(40, 100))
+
+    staff_page = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
+    admin_page = client_for(admin).get(f"/import/jobs/{job.pk}/").content.decode()
+    home = client_for(admin).get("/import/").content.decode()
+    history = client_for(admin).get("/import/course-records/history/").content.decode()
+    unlock = client_for(admin).get("/import/course-records/unlock/").content.decode()
+
+    assert re.search(r"No heartbeat for <span id=\"heartbeat-age\">15[56]</span> s — may be hung", staff_page)
+    assert "the import goes on" not in staff_page and "This import is lost." not in staff_page
+    assert 'href="/import/course-records/unlock/">Unlock</a>' in admin_page
+    assert 'href="/import/course-records/unlock/"' not in staff_page  # only site admins unlock
+    for page in (home, unlock):
+        assert re.search(r"no heartbeat for 15[56] s — may be hung", page) and ">Live<" not in page
+    assert re.search(r"no heartbeat for 15[56] s — may be hung \(<a href=\"/import/course-records/unlock/\">", history)
+    progress = client_for(staff).get(f"/import/jobs/{job.pk}/progress/").json()
+    assert (progress["quiet"], progress["lost"], progress["stage"]) == (True, False, "importing")
+
+
+def test_a_live_import_says_live_and_nothing_of_a_hang(staff, course, settings):
+    settings.IMPORT_HEARTBEAT_SECONDS = 5
+    job = make_job(staff, course, status="importing")
+    hold_lock(job, heartbeat_age=timedelta(seconds=2), progress=(40, 100))
+
+    page = client_for(staff).get(f"/import/jobs/{job.pk}/").content.decode()
+    home = client_for(staff).get("/import/").content.decode()
+
+    assert "Live: last heartbeat" in page and "may be hung" not in page
+    assert ">Live<" in home and "may be hung" not in home
+
+
+def test_a_count_that_cannot_be_known_is_an_indeterminate_bar_with_the_elapsed_time(staff, course):
+    waiting = make_job(staff, course, status="uploaded")
+    writing = make_job(staff, course, status="importing", apply_started_at=timezone.now() - timedelta(seconds=42))
+    hold_lock(writing, heartbeat_age=timedelta(seconds=0), progress=(900, 900))  # every row checked: the commit
+
+    waiting_page = client_for(staff).get(f"/import/jobs/{waiting.pk}/").content.decode()
+    writing_page = client_for(staff).get(f"/import/jobs/{writing.pk}/").content.decode()
+
+    assert '<progress id="progress-bar" max="1" aria-labelledby="progress-title"></progress>' in waiting_page
+    assert '<progress id="progress-bar" max="900" aria-labelledby="progress-title"></progress>' in writing_page
+    assert re.search(r"All 900 rows checked; writing them to the database · 4[2-9] s elapsed", writing_page)
+
+
+def test_unlocking_a_live_lock_needs_a_reason_and_the_box_and_a_stale_one_neither(admin, staff, course, settings):
+    settings.IMPORT_LOCK_LEASE_SECONDS = 600
+    job = make_job(staff, course, status="importing")
+    hold_lock(job, heartbeat_age=timedelta(seconds=1))
+    client = client_for(admin)
+
+    page = client.get("/import/course-records/unlock/").content.decode()
+    bare = client.post("/import/course-records/unlock/", {}).content.decode()
+    no_box = client.post("/import/course-records/unlock/", {"reason": "stuck at 40%"}).content.decode()
+
+    assert "Reason (for the audit log) (required: the import is live)" in page and 'name="confirm_live"' in page
+    assert "say why you unlock it" in bare and "Tick the box to confirm" in bare
+    assert "say why you unlock it" not in no_box and "Tick the box to confirm" in no_box
+    assert ImportLock.objects.get().token and not AuditEvent.objects.filter(action="unlock").exists()
+
+    done = client.post(
+        "/import/course-records/unlock/", {"reason": "stuck at 40%", "confirm_live": "on"}, follow=True
+    ).content.decode()
+
+    assert f"Unlocked. Import #{job.pk} is marked failed" in done
+    assert AuditEvent.objects.get(action="unlock").details["reason"] == "stuck at 40%"
+    job.refresh_from_db()
+    assert job.failure_code == "UNLOCKED"
+
+    stale = make_job(staff, course, status="importing")
+    hold_lock(stale, heartbeat_age=timedelta(minutes=20))
+    assert 'name="confirm_live"' not in client.get("/import/course-records/unlock/").content.decode()
+    client.post("/import/course-records/unlock/", {})  # a stale lock unlocks as it always did
+    stale.refresh_from_db()
+    assert stale.failure_code == "UNLOCKED" and not ImportLock.objects.get().token

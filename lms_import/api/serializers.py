@@ -10,7 +10,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from core.findings import F_COURSE_REQUIRED
 from courses.models import Course
-from lms_import.models import ColumnMapping, ImportJob
+from lms_import.models import ColumnMapping, ImportJob, RevertRun
 from lms_import.selectors import (
     job_cancellable,
     job_confirmable,
@@ -19,6 +19,8 @@ from lms_import.selectors import (
     job_status_display,
     job_summary,
     job_typed_confirmations,
+    revert_confirm_count,
+    revert_run_progress,
 )
 from lms_import.services import MappingRefused, column_mapping_find
 
@@ -122,6 +124,12 @@ class JobSerializer(serializers.Serializer):
         help_text="The numbers to confirm with, above IMPORT_CONFIRM_THRESHOLD: confirm_skipped (rows to skip) and "
         "confirm_accounts (accounts to create), each to be sent to links.confirm.",
     )
+    revert = serializers.DictField(
+        allow_null=True, help_text="A revert asked for: status (queued, running, done, failed), done, total, elapsed."
+    )
+    revert_confirm_count = serializers.IntegerField(
+        allow_null=True, help_text="For a succeeded import, the confirm_count its revert needs (null: none needed)."
+    )
     links = LinksSerializer()
 
     def to_representation(self, job: ImportJob) -> dict:
@@ -133,6 +141,7 @@ class JobSerializer(serializers.Serializer):
 
         confirmable = job_confirmable(job=job)
         revertible = job.status == ImportJob.Status.SUCCEEDED and not job.dry_run and request.user.is_superuser
+        run = RevertRun.objects.filter(job=job).first() if request.user.is_superuser else None
         return job_summary(job=job, errors=self.context.get("errors")) | {
             "progress": {"done": progress["done"], "total": progress["total"]},
             "file": job.original_filename,
@@ -152,6 +161,8 @@ class JobSerializer(serializers.Serializer):
             "confirm_counts": {asked.field: asked.count for asked in job_typed_confirmations(job=job)}
             if confirmable
             else {},
+            "revert": revert_run_progress(run=run, lock=self.context["lock"]) if run else None,
+            "revert_confirm_count": revert_confirm_count(job=job) if revertible else None,
             "links": {
                 "self": url("api:import-detail"),
                 "page": url("lms_import:job"),
@@ -237,10 +248,20 @@ class ConfirmSerializer(serializers.Serializer):
     )
 
 
+class RevertRequestSerializer(serializers.Serializer):
+    confirm_count = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Above IMPORT_CONFIRM_THRESHOLD records: the number of records the job created (the sum of its "
+        "`created` counts), as a typed confirmation.",
+    )
+
+
 class RevertSerializer(serializers.Serializer):
     job = JobSerializer()
     revert = serializers.DictField(
-        help_text="What the revert removed and kept (as manage.py revert_import --format json)."
+        help_text="The queued revert: status (queued, running, done, failed), done, total, percent, elapsed."
     )
 
 

@@ -22,21 +22,25 @@ from rest_framework.response import Response
 
 from core.findings import W_AUTO_COMPLETE, Finding
 from lms_import.models import ImportJob
-from lms_import.revert import RevertLocked, RevertRefused, import_job_revert
+from lms_import.revert import RevertRefused
 from lms_import.selectors import (
     CONFIRM_ACCOUNTS,
     CONFIRM_SKIPPED,
     import_lock_state,
     job_confirmable,
     job_needs_acknowledgment,
+    revert_run_progress,
 )
 from lms_import.services import (
+    E_CONFIRM_COUNT,
     ConfirmCountRefused,
     ImportRefused,
+    RevertUnconfirmed,
     UploadRefused,
     import_job_cancel,
     import_job_confirm,
     import_job_create,
+    import_job_revert_later,
     upload_too_large,
 )
 from lms_import.web.uploads import SizeLimitedUploadHandler
@@ -48,6 +52,7 @@ from .serializers import (
     ErrorSerializer,
     FindingSerializer,
     JobSerializer,
+    RevertRequestSerializer,
     RevertSerializer,
     UploadSerializer,
 )
@@ -230,26 +235,43 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return self._job(job)
 
     @extend_schema(
-        summary="Revert a succeeded import (site admins)",
-        request=None,
+        summary="Revert a succeeded import (site admins): queued for a worker",
+        description="A revert deciding on more than IMPORT_CONFIRM_THRESHOLD records (everything the job created) "
+        "needs `confirm_count`, that number, as the page's typed confirmation does. GET the job to follow it: "
+        "`revert` has the run's status and progress, then the job is `reverted`.",
+        request=RevertRequestSerializer,
         responses={
-            200: RevertSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="Not revertible now (F_LOCKED: an import is running)."),
+            202: RevertSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Not revertible now (reverted, not succeeded, under way: JOB_STATE), or the number to "
+                "type above IMPORT_CONFIRM_THRESHOLD records is missing or wrong (E_CONFIRM_COUNT: confirm_count).",
+            ),
             **ERRORS,
         },
     )
     @action(detail=True, methods=["post"], permission_classes=[SiteAdmin])
     def revert(self, request: Request, pk=None) -> Response:
         job = self.get_object()
+        asked = RevertRequestSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
         try:
-            result = import_job_revert(job=job, user=request.user)
-        except RevertLocked as locked:
-            raise Refused(Finding("F_LOCKED", str(locked)), status_code=status.HTTP_409_CONFLICT) from locked
+            run = import_job_revert_later(
+                job=job, user=request.user, confirm_count=asked.validated_data["confirm_count"]
+            )
+        except RevertUnconfirmed as unconfirmed:
+            given = asked.validated_data["confirm_count"]
+            finding = Finding(
+                E_CONFIRM_COUNT, str(unconfirmed), column="confirm_count", value="" if given is None else str(given)
+            )
+            raise Refused(finding, status_code=status.HTTP_409_CONFLICT) from unconfirmed
         except RevertRefused as refused:
             raise Refused(Finding(JOB_STATE, str(refused)), status_code=status.HTTP_409_CONFLICT) from refused
         job.refresh_from_db()
-        document = JobSerializer(job, context=self.get_serializer_context()).data
-        return Response({"job": document, "revert": result.as_dict()})
+        context = self.get_serializer_context()
+        document = JobSerializer(job, context=context).data
+        progress = revert_run_progress(run=run, lock=context["lock"])
+        return Response({"job": document, "revert": progress}, status=status.HTTP_202_ACCEPTED)
 
     # -- findings ------------------------------------------------------------------------------------------
     @extend_schema(

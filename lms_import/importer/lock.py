@@ -67,6 +67,12 @@ class LockState:
     def heartbeat_age_seconds(self) -> float | None:
         return (self.db_now - self.heartbeat_at).total_seconds() if self.heartbeat_at else None
 
+    @property
+    def quiet(self) -> bool:
+        """Held, and its heartbeat has missed several beats: "Live" would be a lie (see quiet_after_seconds)."""
+        age = self.heartbeat_age_seconds
+        return self.held and (age is None or age > quiet_after_seconds())
+
 
 def _lease() -> timedelta:
     return timedelta(seconds=settings.IMPORT_LOCK_LEASE_SECONDS)
@@ -83,6 +89,18 @@ def silent(field: str = "heartbeat_at") -> Q:
     The one definition: a stale lock (ImportLock), a lost apply, a validation whose worker died (ImportJob).
     """
     return Q(**{f"{field}__lt": stale_before()}) | Q(**{f"{field}__isnull": True})
+
+
+# A heartbeat is expected every IMPORT_HEARTBEAT_SECONDS; after this many missed beats a page stops saying "Live"
+# and says how long it has been silent. Well before the lease (which ends the job), and well after the pauses a
+# healthy import has (SQLite's short write transaction holds the heartbeat back while it writes).
+QUIET_BEATS = 6
+
+
+def quiet_after_seconds() -> int:
+    """Seconds without a heartbeat after which a running job or the lock "may be hung" (pages only; the lease
+    decides what is stale or lost)."""
+    return QUIET_BEATS * settings.IMPORT_HEARTBEAT_SECONDS
 
 
 def _db_now() -> datetime:

@@ -144,7 +144,31 @@ class ConfirmForm(forms.Form):
         return {name: self.cleaned_data.get(name) for name in ("confirm_skipped", "confirm_accounts")}
 
 
+LIVE_UNLOCK_REASON = "This import is still sending heartbeats: say why you unlock it (it goes to the audit log)."
+LIVE_UNLOCK_CONFIRM = "Tick the box to confirm that you stop an import that is still running."
+
+
 class UnlockForm(forms.Form):
+    """Unlock; a lock that is still live (its heartbeat within the lease) needs a reason and the box ticked, a stale
+    one neither."""
+
     reason = forms.CharField(
         label="Reason (for the audit log)", required=False, max_length=500, widget=forms.TextInput()
     )
+    confirm_live = forms.BooleanField(
+        label="I understand: this import is still running; unlocking stops it, and nothing of it is committed.",
+        required=False,
+    )
+
+    def __init__(self, *args, live: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.live = live
+
+    def clean(self):
+        data = super().clean()
+        if self.live:
+            if not (data.get("reason") or "").strip():
+                self.add_error("reason", LIVE_UNLOCK_REASON)
+            if not data.get("confirm_live"):
+                self.add_error("confirm_live", LIVE_UNLOCK_CONFIRM)
+        return data

@@ -17,6 +17,7 @@ urlpatterns = [
     path("import/jobs/<int:pk>/mapping/", views.job_mapping, name="job-mapping"),
     path("import/jobs/<int:pk>/error-report/", views.job_error_report, name="job-error-report"),
     path("import/jobs/<int:pk>/revert/", revert_views.job_revert, name="job-revert"),
+    path("import/jobs/<int:pk>/revert/kept.csv", revert_views.job_revert_kept, name="job-revert-kept"),
     path("courses/<path:external_course_id>/import/", views.course_records, name="course-import"),
     # Templates (SPEC §13): the file to fill in, as CSV or Excel.
     path(

@@ -38,6 +38,7 @@ from lms_import.selectors import (
     job_rows_to_skip,
     job_status_display,
     job_typed_confirmations,
+    jobs_liveness,
 )
 from lms_import.services import (
     ConfirmCountRefused,
@@ -86,11 +87,9 @@ def site_admin_required(view):
 @require_GET
 @import_staff_required
 def import_home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "lms_import/home.html",
-        {"lock": import_lock_state(), "jobs": ImportJob.objects.select_related("course", "created_by")[:5]},
-    )
+    lock = import_lock_state()
+    jobs = jobs_liveness(jobs=ImportJob.objects.select_related("course", "created_by")[:5], lock=lock)
+    return render(request, "lms_import/home.html", {"lock": lock, "jobs": jobs})
 
 
 @csrf_exempt  # checked by csrf_protect below, once the size limit is in place (see uploads.py)
@@ -290,9 +289,9 @@ def job_error_report(request: HttpRequest, pk: int) -> FileResponse:
 @import_staff_required
 def job_history(request: HttpRequest) -> HttpResponse:
     jobs = Paginator(ImportJob.objects.select_related("course", "created_by"), JOBS_PER_PAGE)
-    return render(
-        request, "lms_import/history.html", {"jobs_page": jobs.get_page(request.GET.get("page")), "tab": "history"}
-    )
+    page = jobs.get_page(request.GET.get("page"))
+    page.object_list = jobs_liveness(jobs=page.object_list, lock=import_lock_state())
+    return render(request, "lms_import/history.html", {"jobs_page": page, "tab": "history"})
 
 
 @require_GET
@@ -322,7 +321,8 @@ def holding(request: HttpRequest) -> HttpResponse:
 @site_admin_required
 def unlock(request: HttpRequest) -> HttpResponse:
     """The reference note's Unlock: who holds the lock, since when, last heartbeat, stale or live; "Unlock"."""
-    form = UnlockForm(request.POST or None)
+    lock = import_lock_state()
+    form = UnlockForm(request.POST if request.method == "POST" else None, live=lock.held and not lock.stale)
     if request.method == "POST" and form.is_valid():
         job = import_lock_unlock(user=request.user, reason=form.cleaned_data["reason"])
         if job is not None:
@@ -334,6 +334,5 @@ def unlock(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Unlocked. The importer is free.")
         return redirect(reverse("lms_import:unlock"))
-    lock = import_lock_state()
     lost = lock.job is not None and job_is_lost(job=lock.job)
     return render(request, "lms_import/unlock.html", {"lock": lock, "form": form, "lost": lost, "tab": "unlock"})

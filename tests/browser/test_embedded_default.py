@@ -41,6 +41,7 @@ def product(tmp_path):
     unset = ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG")
     env = {key: value for key, value in os.environ.items() if key not in unset}
     env |= {"LMS_VAR_DIR": str(var), "WEB_PORT": str(port), "DEMO_ADMIN_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}
+    env["IMPORT_HEARTBEAT_SECONDS"] = "1"  # progress is written with each beat: the test sees the bar move
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "run.sh")],
@@ -116,7 +117,7 @@ def test_pages_answer_while_an_import_runs_on_the_embedded_default(product, brow
     job_page = upload_and_preview(page, url, big)
     page.get_by_role("button", name="Import").click()
 
-    polls, statuses, heartbeats = 0, [], []
+    polls, statuses, heartbeats, stages = 0, [], [], []
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         progress = page.request.get(f"{job_page}progress/")
@@ -127,12 +128,20 @@ def test_pages_answer_while_an_import_runs_on_the_embedded_default(product, brow
         statuses.append(data["status"])
         if data["status"] == "importing" and data["heartbeat_age"] is not None:
             heartbeats.append(data["heartbeat_age"])
+        if data["status"] == "importing":
+            stages.append((data["stage"], data["done"], data["total"], data["quiet"]))
         if not data["active"]:
             break
         time.sleep(0.25)
     assert statuses[-1] == "succeeded", statuses[-20:]
     assert "importing" in statuses and polls > 5
     assert heartbeats and max(heartbeats) < 30  # live: refreshed every few seconds, never near the lease
+    # The bar moves while the rows are checked and planned, then says that they are being written (SQLite's short
+    # write transaction, an indeterminate bar with the elapsed time); never "may be hung".
+    seen = sorted(set(stages), key=lambda s: s[1])
+    assert any(stage == "importing" and 0 < done < total == ROWS for stage, done, total, _ in stages), seen
+    assert ("writing", ROWS, ROWS, False) in stages, seen
+    assert not any(quiet for *_, quiet in stages), stages
     # The job page (still open) reloads itself once the job has ended: a goto now could be cut short by that reload.
     expect(page.locator("#result")).to_contain_text(f"{ROWS:,} rows wait in the holding table", timeout=30_000)
     with sqlite3.connect(var / "db.sqlite3") as db:

@@ -150,7 +150,8 @@ def test_auto_confirm_imports_a_clean_file_and_an_acknowledgment_goes_with_the_c
     assert job_when(staff, blocked["job"], "succeeded", "failed", worker=worker)["status"] == "succeeded"
 
 
-def test_a_site_admin_reverts_and_import_staff_may_not(api, worker, staff_user, admin_user, course, learner):
+def test_a_site_admin_reverts_and_import_staff_may_not(api, worker, staff_user, admin_user, course, learner, settings):
+    settings.IMPORT_CONFIRM_THRESHOLD = 1  # so that this small revert asks for the typed number
     staff, admin = api(staff_user), api(admin_user)
     job = upload(staff, csv_bytes(CLEAN), auto_confirm="when_clean").json()
     done = job_when(staff, job["job"], "succeeded", "failed", worker=worker)
@@ -161,11 +162,20 @@ def test_a_site_admin_reverts_and_import_staff_may_not(api, worker, staff_user, 
     assert denied.status_code == 403 and denied.json()["code"] == "PERMISSION_DENIED"
     assert Enrollment.objects.count() == 1
 
-    reverted = admin.post(f"imports/{job['job']}/revert/")
-    assert reverted.status_code == 200, reverted.text
-    assert reverted.json()["job"]["status"] == "reverted" and reverted.json()["revert"]["removed"]["enrollments"] == 1
+    size = sum(done["created"].values())  # what the import created: the number the revert's confirmation needs
+    assert admin.get(f"imports/{job['job']}/").json()["revert_confirm_count"] == size > 1
+    for typed in ({}, {"confirm_count": size - 1}):
+        unconfirmed = admin.post(f"imports/{job['job']}/revert/", json=typed)
+        assert unconfirmed.status_code == 409 and unconfirmed.json()["code"] == "E_CONFIRM_COUNT", unconfirmed.text
+        assert f"type the number {size}" in unconfirmed.json()["message"]
+    assert Enrollment.objects.count() == 1
+
+    reverted = admin.post(f"imports/{job['job']}/revert/", json={"confirm_count": size})
+    assert reverted.status_code == 202, reverted.text
+    assert reverted.json()["job"]["status"] == "succeeded" and reverted.json()["revert"]["status"] == "queued"
+    assert job_when(admin, job["job"], "reverted", worker=worker)["revert"]["status"] == "done"  # a worker reverts
     assert not Enrollment.objects.exists()
-    twice = admin.post(f"imports/{job['job']}/revert/")
+    twice = admin.post(f"imports/{job['job']}/revert/", json={"confirm_count": size})
     assert twice.status_code == 409 and twice.json()["code"] == "JOB_STATE"
 
 

@@ -60,11 +60,8 @@ class Command(BaseCommand):
         if result.applied:
             self.stdout.write(f"Import #{result.job_id} reverted.")
         self.stdout.write(result.summary())
-        for kept in result.kept_records:
+        for kept in result.kept_records:  # every one (credit kept with its enrollment is listed as that enrollment)
             self.stdout.write(f"  kept {kept.label}: {kept.reason}")
-        hidden = result.kept_total - len(result.kept_records)
-        if hidden > 0:
-            self.stdout.write(f"  … and {hidden} more kept records.")
 
     def _refused(self, message: str, options, code: int) -> None:
         if options["format"] == "json":
