@@ -256,6 +256,32 @@ class ParsReport:
         return accme_csv(self.completions, self.zone)
 
 
+# What a PARS row reads of an enrollment, its course and its learner (the report and the missing-data pages).
+_ROW_FIELDS = (
+    "id",
+    "course__kind",
+    "course__pars_activity_id",
+    "course__external_course_id",
+    "course__title",
+    "source",
+    "enrollment_start",
+    "participant_category",
+    "complete",
+    "date_completed",
+    "user__username",
+    "user__email",
+    "user__first_name",
+    "user__last_name",
+    "user__learner_profile__external_user_id",
+    "user__learner_profile__dob_month",
+    "user__learner_profile__dob_day",
+    "user__learner_profile__licensing_state",
+    "user__learner_profile__license_id",
+    "user__learner_profile__certifying_board",
+    "user__learner_profile__board_id",
+)
+
+
 def pars_report(
     *, activity: str | None = None, date_from: date | None = None, date_to: date | None = None
 ) -> ParsReport:
@@ -283,29 +309,7 @@ def pars_report(
     rows = (
         Enrollment.objects.filter(scope)
         .order_by("course__pars_activity_id", "course__external_course_id", "id")
-        .values_list(
-            "id",
-            "course__kind",
-            "course__pars_activity_id",
-            "course__external_course_id",
-            "course__title",
-            "source",
-            "enrollment_start",
-            "participant_category",
-            "complete",
-            "date_completed",
-            "user__username",
-            "user__email",
-            "user__first_name",
-            "user__last_name",
-            "user__learner_profile__external_user_id",
-            "user__learner_profile__dob_month",
-            "user__learner_profile__dob_day",
-            "user__learner_profile__licensing_state",
-            "user__learner_profile__license_id",
-            "user__learner_profile__certifying_board",
-            "user__learner_profile__board_id",
-        )
+        .values_list(*_ROW_FIELDS)
     )
     # Every course with an activity id appears, with zero counts when nothing of it is reportable yet.
     activities: dict[str, Activity] = {}
@@ -651,31 +655,6 @@ def pars_missing_page(summary: ParsSummary, *, reason: str = "", offset: int = 0
         .values_list(*_ROW_FIELDS)[offset : offset + limit]
     )
     return _completions(list(rows), CreditAward)[1]
-
-
-_ROW_FIELDS = (
-    "id",
-    "course__kind",
-    "course__pars_activity_id",
-    "course__external_course_id",
-    "course__title",
-    "source",
-    "enrollment_start",
-    "participant_category",
-    "complete",
-    "date_completed",
-    "user__username",
-    "user__email",
-    "user__first_name",
-    "user__last_name",
-    "user__learner_profile__external_user_id",
-    "user__learner_profile__dob_month",
-    "user__learner_profile__dob_day",
-    "user__learner_profile__licensing_state",
-    "user__learner_profile__license_id",
-    "user__learner_profile__certifying_board",
-    "user__learner_profile__board_id",
-)
 
 
 MISSING_CSV_COLUMNS = ["Learner", "First Name", "Last Name", "ACCME Activity ID", "Course", "Missing"]

@@ -1,6 +1,7 @@
 """The PARS report and certificates (SPEC §9, §10): thin views over enrollments.pars and .certificates."""
 
 import re
+from collections.abc import Callable
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -30,6 +31,7 @@ from .pars import (
     MISSING_REASONS,
     NOT_COUNTED,
     OTHER_NOT_IN_FILE,
+    ParsReport,
     missing_csv,
     pars_missing_page,
     pars_report,
@@ -125,21 +127,26 @@ def pars_report_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_GET
-@never_cache  # learners' dates of birth and license numbers: no copy in a browser's or proxy's cache
-def pars_learners_csv(request: HttpRequest) -> HttpResponse:
+def _pars_csv(request: HttpRequest, stem: str, text: Callable[[ParsReport], str]) -> HttpResponse:
+    """The report for the page's filters as a CSV download named after its activity and today's date."""
     form = _pars_form(request)
     if not form.is_valid():
         raise Http404("Correct the report's filters first.")
     kwargs = form.report_kwargs()
     report = pars_report(**kwargs)
     which = re.sub(r"[^A-Za-z0-9_-]", "", kwargs["activity"] or "") or "all"
-    name = f"pars-learners-{which}-{timezone.localdate():%Y%m%d}.csv"
+    name = f"{stem}-{which}-{timezone.localdate():%Y%m%d}.csv"
     # UTF-8 with a BOM, like the error report: a spreadsheet then shows accented names correctly.
-    response = HttpResponse(("\ufeff" + report.csv_text()).encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(("\ufeff" + text(report)).encode("utf-8"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@login_required
+@require_GET
+@never_cache  # learners' dates of birth and license numbers: no copy in a browser's or proxy's cache
+def pars_learners_csv(request: HttpRequest) -> HttpResponse:
+    return _pars_csv(request, "pars-learners", lambda report: report.csv_text())
 
 
 @login_required
@@ -148,18 +155,7 @@ def pars_learners_csv(request: HttpRequest) -> HttpResponse:
 def pars_missing_csv(request: HttpRequest) -> HttpResponse:
     """Every completion kept out of the learner file for missing data, with what it misses (the page lists them
     a page at a time)."""
-    form = _pars_form(request)
-    if not form.is_valid():
-        raise Http404("Correct the report's filters first.")
-    kwargs = form.report_kwargs()
-    report = pars_report(**kwargs)
-    which = re.sub(r"[^A-Za-z0-9_-]", "", kwargs["activity"] or "") or "all"
-    name = f"pars-missing-data-{which}-{timezone.localdate():%Y%m%d}.csv"
-    response = HttpResponse(
-        ("\ufeff" + missing_csv(report.missing)).encode("utf-8"), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return _pars_csv(request, "pars-missing-data", lambda report: missing_csv(report.missing))
 
 
 # -- certificates --------------------------------------------------------------------------------------
